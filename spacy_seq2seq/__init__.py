@@ -1,0 +1,14 @@
+"""Attentional encoder-decoder (seq2seq) components for spaCy."""
+
+from .architectures import AttentionalSeq2Seq
+from .pipeline_component import Seq2SeqComponent, make_summarizer
+from .readers import create_jsonl_reader
+from .scorers import make_rouge_scorer
+
+__all__ = [
+    "AttentionalSeq2Seq",
+    "Seq2SeqComponent",
+    "create_jsonl_reader",
+    "make_rouge_scorer",
+    "make_summarizer",
+]

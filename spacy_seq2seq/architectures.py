@@ -1,0 +1,229 @@
+"""Thinc wrappers: the source tok2vec sub-layer feeding the torch seq2seq module."""
+
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Tuple
+
+import torch
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import (
+    ArgsKwargs,
+    CupyOps,
+    Model,
+    PyTorchWrapper_v2,
+    get_current_ops,
+    torch2xp,
+    xp2torch,
+)
+from thinc.types import Floats1d, Floats2d, Ints2d
+
+from .search import SearchSettings
+from .torch_model import RNN_TYPES, AttentionalSeq2SeqModule
+from .vocab import PAD_ID
+
+# One candidate of a search: generated ids and normalised log-probability.
+Candidate = Tuple[List[int], float]
+
+
+@dataclass
+class Seq2SeqBatch:
+    """What the model reads. `source_ids` holds each doc's extended ids of the
+    tokens to encode (possibly a prefix of the doc; empty = nothing to encode).
+    With `target_ids` the model returns each doc's summed loss; with `search`
+    (prediction only) it returns the candidates of each doc.
+    """
+
+    docs: List[Doc]
+    source_ids: List[List[int]]
+    target_ids: Optional[List[List[int]]] = None
+    search: Optional[SearchSettings] = None
+    label_smoothing: float = 0.0
+
+
+@registry.architectures("spacy-seq2seq.AttentionalSeq2Seq.v1")
+def AttentionalSeq2Seq(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    *,
+    embed_width: int = 128,
+    hidden_width: int = 256,
+    attention_width: int = 256,
+    encoder_layers: int = 1,
+    rnn_type: str = "lstm",
+    dropout: float = 0.2,
+    copy: bool = True,
+    mixed_precision: bool = False,
+    nO: Optional[int] = None,
+) -> Model[Seq2SeqBatch, Any]:
+    """Build an attentional encoder-decoder over the vectors of `tok2vec`.
+    The torch module is created at initialization, when the size of the
+    target vocabulary (nO) is known.
+
+    tok2vec: embeds the source tokens, e.g. spacy.Tok2Vec.v2 or a listener.
+    hidden_width: width of the encoder states (both directions) and decoder.
+    encoder_layers: layers of the bidirectional encoder.
+    rnn_type: "lstm" or "gru".
+    copy: mix in a pointer-generator copy distribution over the source.
+    mixed_precision: run the torch module under CUDA autocast (GPU only).
+    """
+    if rnn_type not in RNN_TYPES:
+        raise ValueError(
+            f"rnn_type must be one of {sorted(RNN_TYPES)}, not '{rnn_type}'"
+        )
+    if hidden_width <= 0 or hidden_width % 2:
+        raise ValueError(
+            f"hidden_width must be a positive even number (two directions), not {hidden_width}"
+        )
+    if encoder_layers < 1 or not 0.0 <= dropout < 1.0:
+        raise ValueError("encoder_layers must be >= 1 and dropout in [0, 1).")
+    return Model(
+        "attentional_seq2seq",
+        forward,
+        init=init,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec},
+        dims={"nO": nO},
+        attrs={
+            "embed_width": embed_width,
+            "hidden_width": hidden_width,
+            "attention_width": attention_width,
+            "encoder_layers": encoder_layers,
+            "rnn_type": rnn_type,
+            "dropout": dropout,
+            "copy": copy,
+            "mixed_precision": mixed_precision,
+        },
+    )
+
+
+def init(model: Model, X: Optional[Seq2SeqBatch] = None, Y: Any = None) -> None:
+    model.get_ref("tok2vec").initialize(X=X.docs if X is not None else None)
+    build_torch_layer(model)
+
+
+def build_torch_layer(model: Model) -> None:
+    """Create the wrapped torch module once nO (the vocabulary size) is set."""
+    if model.has_ref("seq2seq"):
+        return
+    if model.get_dim("nO") is None:
+        raise ValueError("The seq2seq model needs nO, the target vocabulary size.")
+    mixed_precision = model.attrs["mixed_precision"]
+    if mixed_precision and not isinstance(get_current_ops(), CupyOps):
+        raise ValueError(
+            "mixed_precision = true needs a GPU: train with --gpu-id, or set it to false."
+        )
+    module = AttentionalSeq2SeqModule(
+        model.get_ref("tok2vec").get_dim("nO"),
+        model.get_dim("nO"),
+        embed_width=model.attrs["embed_width"],
+        hidden_width=model.attrs["hidden_width"],
+        attention_width=model.attrs["attention_width"],
+        encoder_layers=model.attrs["encoder_layers"],
+        rnn_type=model.attrs["rnn_type"],
+        dropout=model.attrs["dropout"],
+        copy=model.attrs["copy"],
+    )
+    wrapped = PyTorchWrapper_v2(
+        module,
+        convert_inputs=convert_inputs,
+        convert_outputs=convert_outputs,
+        mixed_precision=mixed_precision,
+    )
+    model.layers.append(wrapped)
+    model.set_ref("seq2seq", wrapped)
+
+
+def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Callable]:
+    """Returns Floats1d per-doc losses given target ids, or per-doc lists of
+    candidates given search settings (empty for docs with no source).
+    """
+    if not model.has_ref("seq2seq"):
+        raise ValueError("The seq2seq model is not initialized.")
+    ops = model.ops
+    vectors, backprop_tok2vec = model.get_ref("tok2vec")(batch.docs, is_train)
+    kept = [i for i, ids in enumerate(batch.source_ids) if ids]
+    lengths = [len(batch.source_ids[i]) for i in kept]
+    inputs = {
+        "source": ops.pad([vectors[i][: len(batch.source_ids[i])] for i in kept]),
+        "source_lengths": ops.asarray1i(lengths),
+        "source_ids": pad_ids(ops, [batch.source_ids[i] for i in kept]),
+        "n_extended": count_copy_only_words(batch.source_ids, model.get_dim("nO")),
+    }
+    if batch.search is not None:
+        if is_train:
+            raise ValueError("Search runs at prediction only.")
+        candidates: List[List[Candidate]] = [[] for _ in batch.docs]
+        if kept:
+            ids, scores = model.get_ref("seq2seq").predict(
+                {**inputs, "search": batch.search}
+            )
+            ids, scores = ops.to_numpy(ids).tolist(), ops.to_numpy(scores).tolist()
+            for row, i in enumerate(kept):
+                candidates[i] = list(zip(ids[row], scores[row]))
+        return candidates, lambda d: []
+    if batch.target_ids is None:
+        raise ValueError("The seq2seq model needs target ids or search settings.")
+    losses = ops.alloc1f(len(batch.docs))
+    if not kept:
+        return losses, lambda d_losses: backprop_tok2vec(
+            [ops.alloc2f(*v.shape) for v in vectors]
+        )
+    inputs["target_ids"] = pad_ids(ops, [batch.target_ids[i] for i in kept])
+    inputs["label_smoothing"] = batch.label_smoothing
+    kept_losses, backprop_seq2seq = model.get_ref("seq2seq")(inputs, is_train)
+    losses[ops.asarray1i(kept)] = kept_losses
+
+    def backprop(d_losses: Floats1d) -> Any:
+        d_source = backprop_seq2seq(d_losses[ops.asarray1i(kept)])  # B×T×W
+        d_vectors = [ops.alloc2f(*v.shape) for v in vectors]
+        for row, i in enumerate(kept):
+            d_vectors[i][: lengths[row]] = d_source[row, : lengths[row]]
+        return backprop_tok2vec(d_vectors)
+
+    return losses, backprop
+
+
+def count_copy_only_words(source_ids: List[List[int]], vocab_size: int) -> int:
+    """The number of extended ids the batch needs beyond the vocabulary."""
+    highest = max((max(ids) for ids in source_ids if ids), default=0)
+    return max(highest + 1 - vocab_size, 0)
+
+
+def pad_ids(ops, sequences: List[List[int]]) -> Ints2d:
+    padded = ops.xp.full(
+        (len(sequences), max(len(s) for s in sequences)), PAD_ID, dtype="int64"
+    )
+    for row, sequence in enumerate(sequences):
+        padded[row, : len(sequence)] = ops.xp.asarray(sequence, dtype="int64")
+    return padded
+
+
+def convert_inputs(
+    model: Model, inputs: dict, is_train: bool
+) -> Tuple[ArgsKwargs, Callable]:
+    device = model.shims[0].device
+    source = xp2torch(inputs["source"], requires_grad=is_train, device=device)
+    kwargs = {
+        key: xp2torch(value, device=device) if hasattr(value, "shape") else value
+        for key, value in inputs.items()
+    }
+    kwargs["source"] = source
+    kwargs["source_lengths"] = kwargs["source_lengths"].cpu()
+
+    def backprop(d_inputs: ArgsKwargs) -> Any:
+        return torch2xp(d_inputs.kwargs["source"])
+
+    return ArgsKwargs(args=(), kwargs=kwargs), backprop
+
+
+def convert_outputs(
+    model: Model, inputs_outputs: Tuple[Any, Any], is_train: bool
+) -> Tuple[Any, Callable]:
+    _, outputs = inputs_outputs
+    if isinstance(outputs, tuple):  # search results: no gradient
+        return tuple(torch2xp(t.detach()) for t in outputs), lambda d: None
+
+    def backprop(d_outputs: Floats1d) -> ArgsKwargs:
+        d_torch = xp2torch(d_outputs, device=outputs.device).to(outputs.dtype)
+        return ArgsKwargs(args=(outputs,), kwargs={"grad_tensors": (d_torch,)})
+
+    return torch2xp(outputs.detach()), backprop

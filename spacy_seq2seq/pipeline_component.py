@@ -1,0 +1,402 @@
+"""The trainable seq2seq pipeline components."""
+
+import warnings
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import srsly
+from spacy import util
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer
+
+from .architectures import Candidate, Seq2SeqBatch, build_torch_layer
+from .search import SearchSettings
+from .training import clip_gradients_by_global_norm
+from .vocab import SourceWords, SpacedWord, TargetVocab
+
+DEFAULT_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-seq2seq.AttentionalSeq2Seq.v1"
+embed_width = 128
+hidden_width = 256
+attention_width = 256
+encoder_layers = 1
+rnn_type = "lstm"
+dropout = 0.2
+copy = true
+mixed_precision = false
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 128
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 128
+depth = 1
+window_size = 1
+maxout_pieces = 3
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
+
+# One prediction per doc: its source words and its candidates, best first.
+Prediction = Tuple[SourceWords, List[Candidate]]
+
+
+@Language.factory(
+    "seq2seq_summarizer",
+    assigns=["doc._.summary"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "target_field": "summary",
+        "max_source_length": 400,
+        "max_target_length": 40,
+        "vocab_size": 10000,
+        "min_count": 2,
+        "label_smoothing": 0.0,
+        "grad_clip": 5.0,
+        "beam_size": 4,
+        "max_length": 30,
+        "min_length": 1,
+        "length_penalty": 0.0,
+        "no_repeat_ngram_size": 3,
+        "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v1"},
+    },
+    default_score_weights={
+        "summary_rougeL": 1.0,
+        "summary_rouge1": 0.0,
+        "summary_rouge2": 0.0,
+    },
+)
+def make_summarizer(
+    nlp: Language,
+    name: str,
+    model: Model,
+    target_field: str,
+    max_source_length: int,
+    max_target_length: int,
+    vocab_size: int,
+    min_count: int,
+    label_smoothing: float,
+    grad_clip: float,
+    beam_size: int,
+    max_length: int,
+    min_length: int,
+    length_penalty: float,
+    no_repeat_ngram_size: int,
+    scorer: Optional[Callable],
+) -> "Seq2SeqComponent":
+    """Generate doc._.summary from the doc's text with an attentional
+    encoder-decoder trained on (text, summary) pairs."""
+    return Seq2SeqComponent(
+        nlp.vocab,
+        model,
+        name,
+        tokenizer=nlp.tokenizer,
+        target_field=target_field,
+        max_source_length=max_source_length,
+        max_target_length=max_target_length,
+        vocab_size=vocab_size,
+        min_count=min_count,
+        label_smoothing=label_smoothing,
+        grad_clip=grad_clip,
+        search=SearchSettings(
+            beam_size=beam_size,
+            max_length=max_length,
+            min_length=min_length,
+            length_penalty=length_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        ),
+        scorer=scorer,
+    )
+
+
+class Seq2SeqComponent(TrainablePipe):
+    """Generates a text for each doc and writes it to doc._.{target_field}.
+    The target text for training is read from the reference docs only.
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str,
+        *,
+        tokenizer: Callable[[str], Doc],
+        target_field: str,
+        max_source_length: int,
+        max_target_length: int,
+        vocab_size: int,
+        min_count: int,
+        label_smoothing: float,
+        grad_clip: float,
+        search: SearchSettings,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        check_settings(
+            max_source_length=max_source_length,
+            max_target_length=max_target_length,
+            vocab_size=vocab_size,
+            beam_size=search.beam_size,
+            max_length=search.max_length,
+        )
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"label_smoothing must be in [0, 1), not {label_smoothing}"
+            )
+        if search.min_length > search.max_length:
+            raise ValueError("min_length must not exceed max_length.")
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.tokenizer = tokenizer
+        self.target_field = target_field
+        self.max_source_length = max_source_length
+        self.max_target_length = max_target_length
+        self.vocab_size = vocab_size
+        self.min_count = min_count
+        self.label_smoothing = label_smoothing
+        self.grad_clip = grad_clip
+        self.search = search
+        self.scorer = scorer
+        self.target_vocab: Optional[TargetVocab] = None
+        self.cfg: Dict[str, Any] = {}
+        install_extensions(target_field)
+
+    @property
+    def is_initialized(self) -> bool:
+        return self.target_vocab is not None and self.model.has_ref("seq2seq")
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        target_vocab: Optional[Any] = None,
+    ) -> None:
+        """Build the target vocabulary from the training examples, or take
+        `target_vocab` (a list of words or a saved vocabulary) from
+        [initialize.components.NAME], then initialize the model.
+        """
+        validate_get_examples(get_examples, "Seq2SeqComponent.initialize")
+        if target_vocab is not None:
+            self.target_vocab = TargetVocab.from_json(target_vocab)
+        else:
+            self.target_vocab = TargetVocab.build(
+                (self._target_words(eg) for eg in get_examples()),
+                max_size=self.vocab_size,
+                min_count=self.min_count,
+            )
+        self.model.set_dim("nO", len(self.target_vocab))
+        docs = [eg.predicted for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=self._make_batch(docs)[0])
+
+    def predict(self, docs: Iterable[Doc]) -> List[Prediction]:
+        """Search for the best texts of a whole batch of docs at once."""
+        if not self.is_initialized:
+            raise ValueError(Errors.E109.format(name=self.name))
+        docs = list(docs)
+        if not docs:
+            return []
+        batch, sources = self._make_batch(docs)
+        batch.search = self.search
+        candidates = self.model.predict(batch)
+        return list(zip(sources, candidates))
+
+    def set_annotations(
+        self, docs: Iterable[Doc], predictions: List[Prediction]
+    ) -> None:
+        assert self.target_vocab is not None
+        for doc, (source, candidates) in zip(docs, predictions):
+            text = (
+                self.target_vocab.decode(candidates[0][0], source) if candidates else ""
+            )
+            doc._.set(self.target_field, text)
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Teacher-forced cross-entropy per target token, gradients clipped
+        by their global norm. Returns the mean loss per target token.
+        """
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "Seq2SeqComponent.update")
+        if not self.is_initialized:
+            raise ValueError(Errors.E109.format(name=self.name))
+        targets = [self._target_words(eg) for eg in examples]
+        batch, sources = self._make_batch([eg.predicted for eg in examples])
+        assert self.target_vocab is not None
+        batch.target_ids = [
+            self.target_vocab.encode_target((w for w, _ in words), source)
+            for words, source in zip(targets, sources)
+        ]
+        batch.label_smoothing = self.label_smoothing
+        n_tokens = sum(len(t) for t, s in zip(batch.target_ids, sources) if len(s))
+        if n_tokens == 0:
+            return losses
+        doc_losses, backprop = self.model.begin_update(batch)
+        backprop(self.model.ops.alloc1f(len(examples)) + 1.0 / n_tokens)
+        if self.grad_clip > 0:
+            clip_gradients_by_global_norm(self.model, self.grad_clip)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += float(doc_losses.sum()) / n_tokens
+        return losses
+
+    def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        validate_examples(examples, "Seq2SeqComponent.score")
+        if self.scorer is None:
+            return {}
+        return self.scorer(examples, field=self.target_field, **kwargs)
+
+    def _make_batch(self, docs: List[Doc]) -> Tuple[Seq2SeqBatch, List[SourceWords]]:
+        assert self.target_vocab is not None
+        n_truncated = sum(len(doc) > self.max_source_length for doc in docs)
+        if n_truncated:
+            warnings.warn(
+                f"[{self.name}] {n_truncated} doc(s) longer than max_source_length="
+                f"{self.max_source_length} tokens: only their first "
+                f"{self.max_source_length} tokens are read."
+            )
+        sources = [
+            self.target_vocab.encode_source(source_words(doc, self.max_source_length))
+            for doc in docs
+        ]
+        return Seq2SeqBatch(docs, [s.ids for s in sources]), sources
+
+    def _target_words(self, example: Example) -> List[SpacedWord]:
+        text = example.reference._.get(self.target_field)
+        if not isinstance(text, str):
+            raise ValueError(
+                f"[{self.name}] The reference doc has no target text in "
+                f"doc._.{self.target_field} (got {text!r}); read the training data "
+                "with spacy-seq2seq.JsonlPairs.v1 or set it on example.reference."
+            )
+        return target_words(self.tokenizer(text))[: self.max_target_length]
+
+    # Serialization: the target vocabulary is restored before the weights.
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        serializers = {
+            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
+            "target_vocab": lambda: srsly.json_dumps(self._target_vocab_json()),
+            "model": self.model.to_bytes,
+        }
+        return util.to_bytes(serializers, exclude)
+
+    def from_bytes(
+        self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()
+    ) -> "Seq2SeqComponent":
+        deserializers = {
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "target_vocab": lambda b: self._restore_target_vocab(srsly.json_loads(b)),
+            "model": lambda b: self._load_model(b, "bytes"),
+        }
+        util.from_bytes(bytes_data, deserializers, exclude)
+        return self
+
+    def to_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> None:
+        serializers = {
+            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
+            "target_vocab.json": lambda p: srsly.write_json(
+                p, self._target_vocab_json()
+            ),
+            "model": lambda p: self.model.to_disk(p),
+        }
+        util.to_disk(path, serializers, exclude)
+
+    def from_disk(
+        self, path: Path, *, exclude: Iterable[str] = tuple()
+    ) -> "Seq2SeqComponent":
+        path = Path(path)
+        for name in ("target_vocab.json", "model"):
+            if name not in exclude and not (path / name).exists():
+                raise ValueError(
+                    f"[{self.name}] {path} has no '{name}': the directory is damaged "
+                    "or was not written by spacy-seq2seq."
+                )
+
+        def load_model(p: Path) -> None:
+            with p.open("rb") as file_:
+                self._load_model(file_.read(), str(p))
+
+        deserializers = {
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "target_vocab.json": lambda p: self._restore_target_vocab(
+                srsly.read_json(p)
+            ),
+            "model": load_model,
+        }
+        util.from_disk(path, deserializers, exclude)
+        return self
+
+    def _target_vocab_json(self) -> Optional[Dict[str, Any]]:
+        return self.target_vocab.to_json() if self.target_vocab is not None else None
+
+    def _restore_target_vocab(self, data: Any) -> None:
+        if data is None:
+            return
+        self.target_vocab = TargetVocab.from_json(data)
+        if self.model.get_dim("nO") is None:
+            self.model.set_dim("nO", len(self.target_vocab))
+        build_torch_layer(self.model)
+
+    def _load_model(self, data: bytes, source: str) -> None:
+        if self.target_vocab is None:
+            return
+        try:
+            self.model.from_bytes(data)
+        except Exception as e:
+            raise ValueError(
+                f"[{self.name}] Can't load the model weights from {source}: {e}"
+            ) from e
+
+
+def source_words(doc: Doc, max_length: int) -> List[SpacedWord]:
+    """The doc's first tokens with their spacing; none for a blank doc."""
+    if all(token.is_space for token in doc):
+        return []
+    return [
+        (token.text, token.i > 0 and not doc[token.i - 1].whitespace_)
+        for token in doc[:max_length]
+    ]
+
+
+def target_words(doc: Doc) -> List[SpacedWord]:
+    """The target text's tokens with their spacing, whitespace tokens left out."""
+    return [
+        (token.text, token.i > 0 and not doc[token.i - 1].whitespace_)
+        for token in doc
+        if not token.is_space
+    ]
+
+
+def check_settings(**settings: int) -> None:
+    for name, value in settings.items():
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+
+
+def install_extensions(field: str) -> None:
+    if not Doc.has_extension(field):
+        Doc.set_extension(field, default=None)

@@ -1,0 +1,287 @@
+"""The PyTorch encoder-decoder: a bidirectional RNN encoder, and a decoder with
+additive attention, input feeding and a pointer-generator copy distribution.
+
+Shapes: B batch, T source length, U target length, W source vector width,
+H hidden width, E target embedding width, V vocabulary, X copy-only words.
+"""
+
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .search import SearchSettings, beam_search, greedy_search
+from .vocab import BOS_ID, PAD_ID, UNK_ID
+
+# (h, c) for an LSTM, (h,) for a GRU; each B×H.
+State = Tuple[Tensor, ...]
+RNN_TYPES = {"lstm": (nn.LSTM, nn.LSTMCell), "gru": (nn.GRU, nn.GRUCell)}
+
+
+class Encoded(NamedTuple):
+    memory: Tensor  # B×T×H, the encoder states h_1..h_T
+    memory_proj: Tensor  # B×T×A, W_h h_i, computed once per source
+    mask: Tensor  # B×T, True at real source tokens
+    state: State  # the decoder's initial state
+
+    def repeat(self, n: int) -> "Encoded":
+        """Repeat every row n times, for n beams per source."""
+        return Encoded(
+            self.memory.repeat_interleave(n, 0),
+            self.memory_proj.repeat_interleave(n, 0),
+            self.mask.repeat_interleave(n, 0),
+            tuple(s.repeat_interleave(n, 0) for s in self.state),
+        )
+
+
+class RNNEncoder(nn.Module):
+    """Bidirectional LSTM/GRU over packed source vectors."""
+
+    def __init__(
+        self,
+        input_width: int,
+        hidden_width: int,
+        n_layers: int,
+        rnn_type: str,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        rnn_class = RNN_TYPES[rnn_type][0]
+        self.rnn = rnn_class(
+            input_width,
+            hidden_width // 2,
+            num_layers=n_layers,
+            bidirectional=True,
+            batch_first=True,
+            dropout=dropout if n_layers > 1 else 0.0,
+        )
+
+    def forward(self, source: Tensor, lengths: Tensor) -> Tuple[Tensor, State]:
+        packed = pack_padded_sequence(
+            source, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        output, final = self.rnn(packed)
+        memory, _ = pad_packed_sequence(
+            output, batch_first=True, total_length=source.shape[1]
+        )  # B×T×H
+        final = final if isinstance(final, tuple) else (final,)
+        # each (layers*2)×B×H/2: join the last layer's two directions, B×H
+        return memory, tuple(torch.cat([s[-2], s[-1]], dim=-1) for s in final)
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau's score v^T tanh(W_s s + W_h h_i), masked to real source tokens."""
+
+    def __init__(
+        self, query_width: int, memory_width: int, attention_width: int
+    ) -> None:
+        super().__init__()
+        self.memory_proj = nn.Linear(memory_width, attention_width, bias=False)
+        self.query_proj = nn.Linear(query_width, attention_width)
+        self.v = nn.Linear(attention_width, 1, bias=False)
+
+    def forward(
+        self, query: Tensor, memory: Tensor, memory_proj: Tensor, mask: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        energy = torch.tanh(memory_proj + self.query_proj(query).unsqueeze(1))  # B×T×A
+        scores = self.v(energy).squeeze(-1).masked_fill(~mask, float("-inf"))  # B×T
+        weights = torch.softmax(scores, dim=-1)  # B×T
+        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # B×H
+        return context, weights
+
+
+class AttentionalDecoder(nn.Module):
+    """One RNN step per target token. The previous attentional output is fed
+    back with the previous token (input feeding); the output comes from
+    tanh(W[c_t; s_t]); with copy, a gate p_gen mixes the vocabulary
+    distribution with the attention over the source words (See et al. 2017).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_width: int,
+        hidden_width: int,
+        attention_width: int,
+        rnn_type: str,
+        dropout: float,
+        copy: bool,
+    ) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embed_width, padding_idx=PAD_ID)
+        self.cell = RNN_TYPES[rnn_type][1](embed_width + hidden_width, hidden_width)
+        self.attention = AdditiveAttention(hidden_width, hidden_width, attention_width)
+        self.combine = nn.Linear(2 * hidden_width, hidden_width, bias=False)
+        self.generator = nn.Linear(hidden_width, vocab_size)
+        self.copy_gate = nn.Linear(2 * hidden_width + embed_width, 1) if copy else None
+        self.dropout = nn.Dropout(dropout)
+
+    def step(
+        self, tokens: Tensor, state: State, feed: Tensor, encoded: Encoded
+    ) -> Tuple[State, Tensor, Tensor, Tensor, Tensor]:
+        """Advance one step. Copy-only ids (>= V) are read as UNK."""
+        tokens = tokens.masked_fill(tokens >= self.vocab_size, UNK_ID)
+        embedded = self.dropout(self.embed(tokens))  # B×E
+        cell_input = torch.cat([embedded, feed], dim=-1)  # B×(E+H)
+        new_state = self.cell(cell_input, state if len(state) > 1 else state[0])
+        state = new_state if isinstance(new_state, tuple) else (new_state,)
+        context, attention = self.attention(
+            state[0], encoded.memory, encoded.memory_proj, encoded.mask
+        )  # B×H, B×T
+        combined = torch.cat([context, state[0]], dim=-1)  # B×2H
+        feed = self.dropout(torch.tanh(self.combine(combined)))  # B×H
+        copy_input = torch.cat([combined, embedded], dim=-1)  # B×(2H+E)
+        return state, feed, copy_input, attention, tokens
+
+    def log_probs(
+        self,
+        feed: Tensor,
+        copy_input: Tensor,
+        attention: Tensor,
+        source_ids: Tensor,
+        n_extended: int,
+    ) -> Tensor:
+        """Log-probabilities over the vocabulary and the copy-only words, for
+        any leading shape (...×H feed, ...×T attention) -> ...×(V+X).
+        """
+        logits = self.generator(feed)  # ...×V
+        if self.copy_gate is None:
+            extra = logits.new_full((*logits.shape[:-1], n_extended), float("-inf"))
+            return torch.cat([F.log_softmax(logits, dim=-1), extra], dim=-1)
+        p_gen = torch.sigmoid(self.copy_gate(copy_input))  # ...×1
+        generated = torch.softmax(logits, dim=-1) * p_gen
+        extra = generated.new_zeros((*generated.shape[:-1], n_extended))
+        probs = torch.cat([generated, extra], dim=-1)  # ...×(V+X)
+        copied = attention * (1.0 - p_gen)  # ...×T
+        probs = probs.scatter_add(-1, source_ids.expand_as(copied), copied)
+        return probs.clamp_min(1e-12).log()
+
+
+class AttentionalSeq2SeqModule(nn.Module):
+    """Encoder, bridge and decoder. `forward` returns each sequence's summed
+    training loss given target ids, or the best sequences of a search given
+    search settings.
+    """
+
+    def __init__(
+        self,
+        source_width: int,
+        vocab_size: int,
+        *,
+        embed_width: int,
+        hidden_width: int,
+        attention_width: int,
+        encoder_layers: int,
+        rnn_type: str,
+        dropout: float,
+        copy: bool,
+    ) -> None:
+        super().__init__()
+        self.source_dropout = nn.Dropout(dropout)
+        self.encoder = RNNEncoder(
+            source_width, hidden_width, encoder_layers, rnn_type, dropout
+        )
+        n_state = 2 if rnn_type == "lstm" else 1
+        self.bridge = nn.ModuleList(
+            nn.Linear(hidden_width, hidden_width) for _ in range(n_state)
+        )
+        self.decoder = AttentionalDecoder(
+            vocab_size,
+            embed_width,
+            hidden_width,
+            attention_width,
+            rnn_type,
+            dropout,
+            copy,
+        )
+
+    def forward(
+        self,
+        source: Tensor,
+        source_lengths: Tensor,
+        source_ids: Tensor,
+        n_extended: int,
+        target_ids: Optional[Tensor] = None,
+        label_smoothing: float = 0.0,
+        search: Optional[SearchSettings] = None,
+    ):
+        encoded = self.encode(source, source_lengths)
+        if search is None:
+            assert target_ids is not None
+            return self.sequence_losses(
+                encoded, source_ids, n_extended, target_ids, label_smoothing
+            )
+        search_fn = greedy_search if search.beam_size == 1 else beam_search
+        return search_fn(self, encoded, source_ids, n_extended, search)
+
+    def encode(self, source: Tensor, source_lengths: Tensor) -> Encoded:
+        memory, final = self.encoder(self.source_dropout(source), source_lengths)
+        positions = torch.arange(source.shape[1], device=source.device)
+        mask = positions.unsqueeze(0) < source_lengths.to(source.device).unsqueeze(1)
+        memory_proj = self.decoder.attention.memory_proj(memory)
+        state = tuple(torch.tanh(layer(s)) for layer, s in zip(self.bridge, final))
+        return Encoded(memory, memory_proj, mask, state)
+
+    def start(self, encoded: Encoded) -> Tuple[Tensor, State, Tensor]:
+        """BOS tokens, the initial state and an empty input feed."""
+        batch_size = encoded.memory.shape[0]
+        device = encoded.memory.device
+        tokens = torch.full((batch_size,), BOS_ID, dtype=torch.long, device=device)
+        feed = encoded.memory.new_zeros((batch_size, encoded.state[0].shape[-1]))
+        return tokens, encoded.state, feed
+
+    def next_log_probs(
+        self,
+        tokens: Tensor,
+        state: State,
+        feed: Tensor,
+        encoded: Encoded,
+        source_ids: Tensor,
+        n_extended: int,
+    ) -> Tuple[Tensor, State, Tensor]:
+        """One decoding step: B×(V+X) log-probabilities, the state and feed."""
+        state, feed, copy_input, attention, _ = self.decoder.step(
+            tokens, state, feed, encoded
+        )
+        log_probs = self.decoder.log_probs(
+            feed, copy_input, attention, source_ids, n_extended
+        )
+        return log_probs, state, feed
+
+    def sequence_losses(
+        self,
+        encoded: Encoded,
+        source_ids: Tensor,
+        n_extended: int,
+        target_ids: Tensor,
+        label_smoothing: float,
+    ) -> Tensor:
+        """Teacher-forced cross-entropy, summed per sequence over the real
+        target tokens: B×U target ids (EOS-terminated, PAD-padded) -> B.
+        """
+        tokens, state, feed = self.start(encoded)
+        feeds, copy_inputs, attentions = [], [], []
+        for t in range(target_ids.shape[1]):
+            state, feed, copy_input, attention, _ = self.decoder.step(
+                tokens, state, feed, encoded
+            )
+            feeds.append(feed)
+            copy_inputs.append(copy_input)
+            attentions.append(attention)
+            tokens = target_ids[:, t]
+        log_probs = self.decoder.log_probs(
+            torch.stack(feeds, 1),  # B×U×H
+            torch.stack(copy_inputs, 1),  # B×U×(2H+E)
+            torch.stack(attentions, 1),  # B×U×T
+            source_ids.unsqueeze(1),  # B×1×T
+            n_extended,
+        )  # B×U×(V+X)
+        losses = -log_probs.gather(-1, target_ids.unsqueeze(-1)).squeeze(-1)  # B×U
+        if label_smoothing > 0.0:
+            # spread over the real vocabulary, PAD excluded
+            uniform = -log_probs[..., 1 : self.decoder.vocab_size].mean(-1)  # B×U
+            losses = (1.0 - label_smoothing) * losses + label_smoothing * uniform
+        return (losses * (target_ids != PAD_ID)).sum(1)  # B

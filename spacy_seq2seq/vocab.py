@@ -1,0 +1,123 @@
+"""The target vocabulary: words the decoder can generate, plus copy slots."""
+
+from collections import Counter
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+SPECIALS = (PAD, BOS, EOS, UNK)
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
+
+# A word with its spacing: (text, written straight after the previous word).
+SpacedWord = Tuple[str, bool]
+
+
+class SourceWords:
+    """The source tokens of one doc as the decoder sees them: their extended
+    ids, and the source words outside the vocabulary that can only be copied
+    (extended id = len(vocab) + position in `oov_words`).
+    """
+
+    def __init__(
+        self, ids: List[int], oov_words: List[str], oov_attached: List[bool]
+    ) -> None:
+        self.ids = ids
+        self.oov_words = oov_words
+        self.oov_attached = oov_attached
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class TargetVocab:
+    """Words the decoder generates. Ids 0-3 are PAD, BOS, EOS and UNK.
+    `attached` holds the words that are usually written without a space
+    before them (punctuation, clitics), so generated text keeps its spacing.
+    """
+
+    def __init__(self, words: Sequence[str], attached: Iterable[str] = ()) -> None:
+        if tuple(words[: len(SPECIALS)]) != SPECIALS:
+            words = list(SPECIALS) + [w for w in words if w not in SPECIALS]
+        self.words: List[str] = list(words)
+        self.index: Dict[str, int] = {word: i for i, word in enumerate(self.words)}
+        if len(self.index) != len(self.words):
+            raise ValueError("The target vocabulary lists a word more than once.")
+        self.attached = set(attached)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @classmethod
+    def build(
+        cls, texts: Iterable[List[SpacedWord]], *, max_size: int, min_count: int
+    ) -> "TargetVocab":
+        """Count the words of the target texts and keep the `max_size` most
+        frequent ones seen at least `min_count` times (specials included).
+        """
+        counts: Counter = Counter()
+        attached_counts: Counter = Counter()
+        for text in texts:
+            for i, (word, attached) in enumerate(text):
+                counts[word] += 1
+                attached_counts[word] += int(attached and i > 0)
+        n_words = max(max_size - len(SPECIALS), 0)
+        kept = [w for w, n in counts.most_common() if n >= min_count][:n_words]
+        attached = [w for w in kept if attached_counts[w] * 2 > counts[w]]
+        return cls(list(SPECIALS) + kept, attached)
+
+    def encode_source(self, words: List[SpacedWord]) -> SourceWords:
+        """Map source words to ids; words outside the vocabulary get copy ids."""
+        ids: List[int] = []
+        oov_index: Dict[str, int] = {}
+        oov_attached: List[bool] = []
+        for word, attached in words:
+            word_id = self.index.get(word)
+            if word_id is None:
+                if word not in oov_index:
+                    oov_index[word] = len(oov_index)
+                    oov_attached.append(attached)
+                word_id = len(self.words) + oov_index[word]
+            ids.append(word_id)
+        return SourceWords(ids, list(oov_index), oov_attached)
+
+    def encode_target(self, words: Iterable[str], source: SourceWords) -> List[int]:
+        """Map target words to ids, ending with EOS. A word outside the
+        vocabulary gets its copy id if it occurs in the source, else UNK.
+        """
+        oov_ids = {w: len(self.words) + i for i, w in enumerate(source.oov_words)}
+        ids = [self.index.get(w, oov_ids.get(w, UNK_ID)) for w in words]
+        return ids + [EOS_ID]
+
+    def decode(self, ids: Iterable[int], source: SourceWords) -> str:
+        """Turn generated ids into text, up to the first EOS."""
+        pieces: List[str] = []
+        for word_id in ids:
+            if word_id in (EOS_ID, PAD_ID):
+                break
+            if word_id == BOS_ID:
+                continue
+            if word_id >= len(self.words):
+                oov = word_id - len(self.words)
+                word, attached = source.oov_words[oov], source.oov_attached[oov]
+            else:
+                word = self.words[word_id]
+                attached = word in self.attached
+            if pieces and not attached:
+                pieces.append(" ")
+            pieces.append(word)
+        return "".join(pieces)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"words": self.words, "attached": sorted(self.attached)}
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: Optional[str] = None) -> "TargetVocab":
+        """Read a vocabulary written by `to_json`, or a plain list of words."""
+        where = f" in {source}" if source else ""
+        if isinstance(data, list) and all(isinstance(w, str) for w in data):
+            return cls(data)
+        if isinstance(data, dict) and isinstance(data.get("words"), list):
+            return cls(data["words"], data.get("attached", []))
+        raise ValueError(
+            f"Can't read the target vocabulary{where}: expected a list of words "
+            "or an object with a 'words' list."
+        )
