@@ -1,7 +1,7 @@
 """Thinc wrappers: the source tok2vec sub-layer feeding the torch seq2seq module."""
 
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from spacy.tokens import Doc
@@ -142,12 +142,12 @@ def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Cal
     vectors, backprop_tok2vec = model.get_ref("tok2vec")(batch.docs, is_train)
     kept = [i for i, ids in enumerate(batch.source_ids) if ids]
     lengths = [len(batch.source_ids[i]) for i in kept]
-    inputs = {
-        "source": ops.pad([vectors[i][: len(batch.source_ids[i])] for i in kept]),
-        "source_lengths": ops.asarray1i(lengths),
-        "source_ids": pad_ids(ops, [batch.source_ids[i] for i in kept]),
-        "n_extended": count_copy_only_words(batch.source_ids, model.get_dim("nO")),
-    }
+    if kept:
+        inputs = pad_inputs(
+            model,
+            [vectors[i][: lengths[row]] for row, i in enumerate(kept)],
+            [batch.source_ids[i] for i in kept],
+        )
     if batch.search is not None:
         if is_train:
             raise ValueError("Search runs at prediction only.")
@@ -180,6 +180,19 @@ def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Cal
         return backprop_tok2vec(d_vectors)
 
     return losses, backprop
+
+
+def pad_inputs(
+    model: Model, vectors: List[Floats2d], source_ids: List[List[int]]
+) -> Dict[str, Any]:
+    """The torch module's padded inputs for sources of at least one token."""
+    ops = model.ops
+    return {
+        "source": ops.pad(vectors),  # B×T×W
+        "source_lengths": ops.asarray1i([len(ids) for ids in source_ids]),
+        "source_ids": pad_ids(ops, source_ids),  # B×T
+        "n_extended": count_copy_only_words(source_ids, model.get_dim("nO")),
+    }
 
 
 def count_copy_only_words(source_ids: List[List[int]], vocab_size: int) -> int:

@@ -357,8 +357,13 @@ class Seq2SeqComponent(TrainablePipe):
         if data is None:
             return
         self.target_vocab = TargetVocab.from_json(data)
-        if self.model.get_dim("nO") is None:
+        if not self.model.has_dim("nO"):
             self.model.set_dim("nO", len(self.target_vocab))
+        elif self.model.get_dim("nO") != len(self.target_vocab):
+            raise ValueError(
+                f"[{self.name}] The target vocabulary has {len(self.target_vocab)} "
+                f"words but the model was built for {self.model.get_dim('nO')}."
+            )
         build_torch_layer(self.model)
 
     def _load_model(self, data: bytes, source: str) -> None:

@@ -27,10 +27,10 @@ def create_jsonl_reader(
     shuffle, with `shuffle`); 0 keeps all.
     """
     path = Path(path)
-    if not path.exists():
-        raise ValueError(f"Can't find the JSONL file {path}")
 
     def read(nlp: Language) -> Iterator[Example]:
+        if not path.exists():
+            raise ValueError(f"Can't find the JSONL file {path}")
         pairs = read_pairs(path, source_field, target_field)
         if shuffle:
             pairs = list(pairs)

@@ -32,18 +32,16 @@ def length_normalizer(lengths: Tensor, alpha: float) -> Tensor:
     return ((5.0 + lengths.float()) / 6.0) ** alpha
 
 
-def block_tokens(
-    log_probs: Tensor, history: Tensor, settings: SearchSettings
-) -> Tensor:
-    """Forbid what may not come next: PAD, BOS and UNK always, EOS before
+def block_tokens(probs: Tensor, history: Tensor, settings: SearchSettings) -> Tensor:
+    """Zero what may not come next: PAD, BOS and UNK always, EOS before
     `min_length`, and any token that would repeat an n-gram of the history.
-    log_probs: N×V', history: N×t generated ids.
+    probs: N×V', history: N×t generated ids.
     """
-    log_probs = log_probs.clone()
-    log_probs[:, [PAD_ID, BOS_ID, UNK_ID]] = NEG_INF
+    probs = probs.clone()
+    probs[:, [PAD_ID, BOS_ID, UNK_ID]] = 0.0
     step = history.shape[1]
     if step < settings.min_length:
-        log_probs[:, EOS_ID] = NEG_INF
+        probs[:, EOS_ID] = 0.0
     n = settings.no_repeat_ngram_size
     if n > 0 and step >= n:
         if n == 1:
@@ -53,9 +51,11 @@ def block_tokens(
             windows = history.unfold(1, n - 1, 1)[:, : step - n + 1]  # N×(t-n+1)×(n-1)
             seen = (windows == prefix.unsqueeze(1)).all(-1)  # N×(t-n+1)
             banned_ids = history[:, n - 1 :]  # the token that followed each window
-        counts = torch.zeros_like(log_probs).scatter_add_(1, banned_ids, seen.float())
-        log_probs = log_probs.masked_fill(counts > 0, NEG_INF)
-    return log_probs
+        counts = torch.zeros_like(probs).scatter_add_(
+            1, banned_ids, seen.to(probs.dtype)
+        )
+        probs = probs.masked_fill(counts > 0, 0.0)
+    return probs
 
 
 def greedy_search(
@@ -71,12 +71,12 @@ def greedy_search(
     scores = encoded.memory.new_zeros(batch_size)
     finished = torch.zeros(batch_size, dtype=torch.bool, device=tokens.device)
     for _ in range(settings.max_length):
-        log_probs, state, feed = model.next_log_probs(
+        probs, state, feed = model.next_probs(
             tokens, state, feed, encoded, source_ids, n_extended
         )
-        best_log_probs, tokens = block_tokens(log_probs, history, settings).max(-1)
+        best_probs, tokens = block_tokens(probs, history, settings).max(-1)
         tokens = tokens.masked_fill(finished, PAD_ID)
-        scores += best_log_probs.masked_fill(finished, 0.0)
+        scores += best_probs.log().masked_fill(finished, 0.0)
         history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
         finished |= tokens == EOS_ID
         if finished.all():
@@ -93,52 +93,70 @@ def beam_search(
     n_extended: int,
     settings: SearchSettings,
 ) -> Tuple[Tensor, Tensor]:
-    """All B×K hypotheses advance together. A finished hypothesis stays in
-    its beam, continuing with PAD at no cost, so it competes with the live
-    ones on its length-normalised score until the search ends.
+    """The K hypotheses of every source advance together, N = b×K rows for
+    the b sources still searched. A finished hypothesis stays in its beam,
+    continuing with PAD at no cost, so it competes with the live ones on its
+    length-normalised score. A source is done when its best hypothesis has
+    finished (or at max_length), and its rows leave the batch.
     """
     batch_size, beam_size = encoded.memory.shape[0], settings.beam_size
-    encoded = encoded.repeat(beam_size)
-    source_ids = source_ids.repeat_interleave(beam_size, 0)
-    tokens, state, feed = model.start(encoded)  # N = B*K rows
-    device = tokens.device
-    history = tokens.new_zeros((batch_size * beam_size, 0))
+    device = source_ids.device
+    beam_rows = torch.arange(batch_size, device=device).repeat_interleave(beam_size)
+    encoded, source_ids = encoded.select(beam_rows), source_ids[beam_rows]
+    tokens, state, feed = model.start(encoded)
+    history = tokens.new_zeros((tokens.shape[0], 0))
     # only the first beam of each source is live at the start
     scores = encoded.memory.new_full((batch_size, beam_size), NEG_INF)
     scores[:, 0] = 0.0
     scores = scores.view(-1)  # N
     lengths = torch.zeros_like(tokens)
     finished = torch.zeros_like(tokens, dtype=torch.bool)
-    batch_offsets = (torch.arange(batch_size, device=device) * beam_size).unsqueeze(1)
-    for _ in range(settings.max_length):
-        log_probs, state, feed = model.next_log_probs(
+    searched = torch.arange(batch_size, device=device)  # the b sources left
+    beam_offsets = (torch.arange(batch_size, device=device) * beam_size).unsqueeze(1)
+    pad_only = encoded.memory.new_full((1, beam_size), NEG_INF)
+    pad_only[0, 0] = 0.0
+    out_ids = tokens.new_full((batch_size, beam_size, settings.max_length), PAD_ID)
+    out_scores = encoded.memory.new_zeros((batch_size, beam_size))
+    for step in range(settings.max_length):
+        probs, state, feed = model.next_probs(
             tokens, state, feed, encoded, source_ids, n_extended
         )
-        log_probs = block_tokens(log_probs, history, settings)  # N×V'
-        pad_only = torch.full_like(log_probs[:1], NEG_INF)
-        pad_only[:, PAD_ID] = 0.0
-        log_probs = torch.where(finished.unsqueeze(1), pad_only, log_probs)
-        candidates = scores.unsqueeze(1) + log_probs  # N×V'
-        candidate_lengths = (lengths + (~finished).long()).unsqueeze(1)  # N×1
-        ranked = candidates / length_normalizer(
-            candidate_lengths, settings.length_penalty
-        )
-        n_words = log_probs.shape[1]
-        _, flat = ranked.view(batch_size, -1).topk(beam_size, dim=1)  # B×K
-        rows = (batch_offsets + flat // n_words).view(-1)  # N, the beam each extends
-        tokens = (flat % n_words).view(-1)  # N
-        scores = candidates.view(batch_size, -1).gather(1, flat).view(-1)
-        lengths = lengths[rows] + (~finished[rows]).long()
+        # each row's K best continuations are all the search can use: N×K
+        top_probs, top_ids = block_tokens(probs, history, settings).topk(beam_size, 1)
+        top_log_probs = torch.where(finished.unsqueeze(1), pad_only, top_probs.log())
+        top_ids = top_ids.masked_fill(finished.unsqueeze(1), PAD_ID)
+        candidates = scores.unsqueeze(1) + top_log_probs  # N×K
+        candidate_lengths = lengths + (~finished).long()  # N
+        normalizer = length_normalizer(candidate_lengths, settings.length_penalty)
+        ranked = candidates / normalizer.unsqueeze(1)  # N×K
+        n_searched = searched.shape[0]
+        _, best = ranked.view(n_searched, -1).topk(beam_size, 1)  # b×K, sorted
+        rows = (beam_offsets[:n_searched] + best // beam_size).view(-1)  # N
+        tokens = top_ids.view(n_searched, -1).gather(1, best).view(-1)
+        scores = candidates.view(n_searched, -1).gather(1, best).view(-1)
+        lengths = candidate_lengths[rows]
         finished = finished[rows] | (tokens == EOS_ID)
         history = torch.cat([history[rows], tokens.unsqueeze(1)], dim=1)
-        state = tuple(s[rows] for s in state)
-        feed = feed[rows]
-        if finished.all():
-            break
-    final = (scores / length_normalizer(lengths, settings.length_penalty)).view(
-        batch_size, beam_size
-    )
-    final, order = final.sort(dim=1, descending=True)  # B×K
-    history = history.view(batch_size, beam_size, -1)
-    history = history.gather(1, order.unsqueeze(-1).expand_as(history))  # B×K×L
-    return history, final
+        state, feed = tuple(s[rows] for s in state), feed[rows]
+        done = finished.view(n_searched, beam_size)[:, 0]  # b
+        if step == settings.max_length - 1:
+            done = torch.ones_like(done)
+        if not done.any():
+            continue
+        final = scores / length_normalizer(lengths, settings.length_penalty)
+        final, order = final.view(n_searched, beam_size)[done].sort(1, descending=True)
+        done_history = history.view(n_searched, beam_size, -1)[done]  # d×K×t
+        done_history = done_history.gather(
+            1, order.unsqueeze(-1).expand_as(done_history)
+        )
+        out_ids[searched[done], :, : step + 1] = done_history
+        out_scores[searched[done]] = final
+        if done.all():
+            return out_ids[:, :, : step + 1], out_scores
+        keep = (~done).repeat_interleave(beam_size)  # N
+        searched = searched[~done]
+        encoded, source_ids = encoded.select(keep), source_ids[keep]
+        tokens, scores, lengths = tokens[keep], scores[keep], lengths[keep]
+        finished, history, feed = finished[keep], history[keep], feed[keep]
+        state = tuple(s[keep] for s in state)
+    return out_ids, out_scores

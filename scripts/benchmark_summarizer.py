@@ -1,0 +1,119 @@
+"""Train the summarizer for a fixed wall-clock budget, then decode the test split.
+
+    python scripts/benchmark_summarizer.py configs/summarizer.cfg --budget 900
+
+Prints ROUGE-1/2/L F1 on the test split, training source and target tokens per
+second, decoding docs per second and peak memory (max RSS of this process).
+"""
+
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Optional
+
+import spacy
+import typer
+from spacy.training.initialize import init_nlp
+from spacy.training.loop import create_train_batches
+from spacy.util import load_config, registry, resolve_dot_names
+from wasabi import msg
+
+from spacy_seq2seq.readers import create_jsonl_reader
+
+DATA = (
+    Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
+)
+
+
+def main(
+    config_path: Path = typer.Argument(..., exists=True, dir_okay=False),
+    budget: float = typer.Option(900.0, help="Training wall-clock seconds"),
+    data_dir: Path = typer.Option(DATA, help="Folder with train/dev/test.jsonl.gz"),
+    eval_every: float = typer.Option(120.0, help="Seconds between dev evaluations"),
+    beam_size: int = typer.Option(4, help="Beam size for decoding the test split"),
+    output: Optional[Path] = typer.Option(None, help="Write the figures as JSON"),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
+) -> None:
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    overrides = {
+        "paths.train": str(data_dir / "train.jsonl.gz"),
+        "paths.dev": str(data_dir / "dev.jsonl.gz"),
+        "training.max_epochs": 0,
+    }
+    config = load_config(config_path, overrides=overrides, interpolate=False)
+    nlp = init_nlp(config)
+    config = nlp.config.interpolate()
+    training = registry.resolve(config["training"])
+    optimizer = training["optimizer"]
+    train_corpus, dev_corpus = resolve_dot_names(
+        config, [training["train_corpus"], training["dev_corpus"]]
+    )
+    dev_examples = list(dev_corpus(nlp))
+    batches = create_train_batches(nlp, train_corpus, training["batcher"], 0)
+    msg.info(f"Training for {budget:.0f}s; dev evaluation every {eval_every:.0f}s")
+
+    source_tokens = target_tokens = steps = 0
+    train_seconds = eval_seconds = 0.0
+    best_score, best_weights = -1.0, None
+    start = last_eval = time.perf_counter()
+    for epoch, batch in batches:
+        step_start = time.perf_counter()
+        losses = nlp.update(batch, sgd=optimizer, drop=training["dropout"])
+        train_seconds += time.perf_counter() - step_start
+        steps += 1
+        source_tokens += sum(len(eg.predicted) for eg in batch)
+        target_tokens += sum(len(nlp.make_doc(eg.reference._.summary)) for eg in batch)
+        now = time.perf_counter()
+        out_of_time = now - start >= budget
+        if out_of_time or now - last_eval >= eval_every:
+            scores = nlp.evaluate(dev_examples)
+            eval_seconds += time.perf_counter() - now
+            last_eval = time.perf_counter()
+            score = scores["summary_rougeL"]
+            loss = list(losses.values())[0]
+            msg.text(
+                f"{now - start:6.0f}s epoch {epoch} step {steps} loss {loss:.3f} "
+                f"dev ROUGE-L {100 * score:.2f}"
+            )
+            if score > best_score:
+                best_score, best_weights = score, nlp.to_bytes()
+        if out_of_time:
+            break
+    total_seconds = time.perf_counter() - start
+    nlp.from_bytes(best_weights)
+
+    nlp.get_pipe("summarizer").search.beam_size = beam_size
+    test_examples = list(create_jsonl_reader(data_dir / "test.jsonl.gz")(nlp))
+    decode_start = time.perf_counter()
+    for example, doc in zip(
+        test_examples, nlp.pipe(eg.predicted for eg in test_examples)
+    ):
+        example.predicted = doc
+    decode_seconds = time.perf_counter() - decode_start
+    rouge = nlp.get_pipe("summarizer").score(test_examples)
+    figures = {
+        "budget_s": budget,
+        "steps": steps,
+        "dev_rougeL_best": round(100 * best_score, 2),
+        "test_rouge1": round(100 * rouge["summary_rouge1"], 2),
+        "test_rouge2": round(100 * rouge["summary_rouge2"], 2),
+        "test_rougeL": round(100 * rouge["summary_rougeL"], 2),
+        "train_source_tokens_per_s": round(source_tokens / train_seconds),
+        "train_target_tokens_per_s": round(target_tokens / train_seconds),
+        "train_source_tokens_per_s_with_eval": round(source_tokens / total_seconds),
+        "dev_eval_seconds": round(eval_seconds, 1),
+        "decode_beam": beam_size,
+        "decode_docs_per_s": round(len(test_examples) / decode_seconds, 1),
+        "peak_memory_gb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2
+        ),
+    }
+    msg.table(figures, header=("figure", "value"), divider=True)
+    if output is not None:
+        output.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    typer.run(main)

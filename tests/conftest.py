@@ -1,0 +1,75 @@
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import spacy
+import torch
+from spacy.language import Language
+from spacy.training import Example
+from thinc.api import Adam, fix_random_seed
+
+from spacy_seq2seq.readers import create_jsonl_reader
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+REUTERS = SHARED / "data" / "reuters21578_headlines"
+
+# A small model, so that overfitting takes seconds.
+SMALL_MODEL = {
+    "embed_width": 64,
+    "hidden_width": 128,
+    "attention_width": 64,
+    "tok2vec": {
+        "embed": {"width": 64, "rows": [2000, 500, 500, 500]},
+        "encode": {"width": 64, "depth": 1},
+    },
+}
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if "gpu" in item.keywords and not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+
+
+@pytest.fixture(scope="session")
+def reuters_dir() -> Path:
+    if not (REUTERS / "train.jsonl.gz").exists():
+        pytest.skip(
+            f"the Reuters headline data is not at {REUTERS} (../shared is absent)"
+        )
+    return REUTERS
+
+
+def read_examples(nlp: Language, path: Path, limit: int) -> List[Example]:
+    return list(create_jsonl_reader(path, limit=limit)(nlp))
+
+
+def make_summarizer_nlp(**config) -> Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "seq2seq_summarizer", name="summarizer", config={"model": SMALL_MODEL, **config}
+    )
+    return nlp
+
+
+class Trained:
+    def __init__(self, nlp: Language, examples: List[Example], losses: List[float]):
+        self.nlp = nlp
+        self.examples = examples
+        self.losses = losses
+
+
+@pytest.fixture(scope="session")
+def trained(reuters_dir: Path) -> Trained:
+    """The small summarizer, overfitted on 200 real Reuters pairs."""
+    fix_random_seed(0)
+    nlp = make_summarizer_nlp(min_count=1)
+    examples = read_examples(nlp, reuters_dir / "train.jsonl.gz", limit=200)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.003, L2=0.0, grad_clip=0.0)
+    epoch_losses = []
+    for epoch in range(40):
+        losses: Dict[str, float] = {}
+        for start in range(0, len(examples), 25):
+            nlp.update(examples[start : start + 25], sgd=optimizer, losses=losses)
+        epoch_losses.append(losses["summarizer"] / 8)
+    return Trained(nlp, examples, epoch_losses)

@@ -1,0 +1,105 @@
+import numpy
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from spacy_seq2seq.search import SearchSettings, block_tokens
+from spacy_seq2seq.torch_model import AttentionalSeq2SeqModule, RNNEncoder
+from spacy_seq2seq.vocab import EOS_ID, TargetVocab
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+def test_encoder_states_equal_a_packed_bidirectional_rnn(rnn_type):
+    torch.manual_seed(0)
+    encoder = RNNEncoder(8, 12, 1, rnn_type, 0.0)
+    packed_rnn = getattr(torch.nn, rnn_type.upper())(
+        8, 6, bidirectional=True, batch_first=True
+    )
+    for name, param in encoder.forward_rnns[0].named_parameters():
+        getattr(packed_rnn, name).data.copy_(param.data)
+    for name, param in encoder.backward_rnns[0].named_parameters():
+        getattr(packed_rnn, name + "_reverse").data.copy_(param.data)
+    source = torch.randn(3, 7, 8)
+    lengths = torch.tensor([7, 2, 5])
+    states, final = encoder(source, lengths)
+    packed = pack_padded_sequence(
+        source, lengths, batch_first=True, enforce_sorted=False
+    )
+    expected, _ = pad_packed_sequence(packed_rnn(packed)[0], batch_first=True)
+    for row, length in enumerate(lengths.tolist()):
+        assert torch.allclose(states[row, :length], expected[row, :length], atol=1e-6)
+        assert torch.allclose(final[row, :6], expected[row, length - 1, :6], atol=1e-6)
+        assert torch.allclose(final[row, 6:], expected[row, 0, 6:], atol=1e-6)
+
+
+def test_training_loss_uses_the_search_distribution():
+    """The cheap target-only log-probabilities equal the full distribution's."""
+    torch.manual_seed(0)
+    module = AttentionalSeq2SeqModule(
+        8,
+        20,
+        embed_width=6,
+        hidden_width=10,
+        attention_width=5,
+        encoder_layers=2,
+        rnn_type="lstm",
+        dropout=0.0,
+        copy=True,
+    ).eval()
+    source = torch.randn(2, 5, 8)
+    lengths = torch.tensor([5, 3])
+    source_ids = torch.tensor([[4, 20, 21, 7, 20], [22, 5, 6, 0, 0]])
+    targets = torch.tensor([[20, 4, 21, EOS_ID], [22, 9, EOS_ID, 0]])
+    with torch.no_grad():
+        fast = module(source, lengths, source_ids, 3, targets)
+        smoothed_zero = module.sequence_losses(
+            module.encode(source, lengths), source_ids, 3, targets, 1e-9
+        )
+    assert torch.allclose(fast, smoothed_zero, atol=1e-4)
+
+
+def test_no_repeat_ngram_blocking():
+    settings = SearchSettings(no_repeat_ngram_size=2, min_length=0)
+    history = torch.tensor([[5, 6, 5, 7, 5]])
+    blocked = block_tokens(torch.ones(1, 10), history, settings)
+    # after "5", both 6 and 7 would repeat a bigram
+    assert blocked[0, 6] == 0 and blocked[0, 7] == 0
+    assert blocked[0, 8] == 1 and blocked[0, EOS_ID] == 1
+
+
+def test_min_length_blocks_eos():
+    settings = SearchSettings(min_length=3)
+    blocked = block_tokens(torch.ones(1, 10), torch.tensor([[5, 6]]), settings)
+    assert blocked[0, EOS_ID] == 0 and blocked[0, 8] == 1
+
+
+def test_vocab_keeps_spacing_and_copies_source_words():
+    texts = [[("profit", False), ("up", False), (",", True), ("u.s.", False)]] * 2
+    vocab = TargetVocab.build(texts, max_size=100, min_count=2)
+    source = vocab.encode_source([("zenith", False), ("profit", False), ("'s", True)])
+    assert source.oov_words == ["zenith", "'s"]
+    ids = vocab.encode_target(["zenith", "profit", "up", ",", "gone"], source)
+    assert ids[0] == len(vocab) and ids[-2] == vocab.index["<unk>"]
+    assert (
+        vocab.decode(
+            [len(vocab), len(vocab) + 1, vocab.index["up"], vocab.index[","]], source
+        )
+        == "zenith's up,"
+    )
+    assert TargetVocab.from_json(vocab.to_json()).words == vocab.words
+
+
+def test_global_norm_clipping_covers_thinc_and_torch_weights():
+    from thinc.api import Linear, PyTorchWrapper_v2, chain
+
+    from spacy_seq2seq.training import clip_gradients_by_global_norm
+
+    model = chain(Linear(4, 3), PyTorchWrapper_v2(torch.nn.Linear(4, 2)))
+    X = numpy.ones((5, 3), dtype="f")
+    model.initialize(X=X)
+    Y, backprop = model.begin_update(X)
+    backprop(numpy.full(Y.shape, 100.0, dtype="f"))
+    before = clip_gradients_by_global_norm(model, 1.0)
+    after = clip_gradients_by_global_norm(model, 1.0)
+    assert before > 10.0
+    assert after == pytest.approx(1.0, rel=1e-4)
