@@ -33,6 +33,7 @@ def main(
     eval_every: float = typer.Option(120.0, help="Seconds between dev evaluations"),
     beam_size: int = typer.Option(4, help="Beam size for decoding the test split"),
     output: Optional[Path] = typer.Option(None, help="Write the figures as JSON"),
+    model_out: Optional[Path] = typer.Option(None, help="Save the best pipeline here"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
 ) -> None:
     if gpu_id >= 0:
@@ -83,6 +84,8 @@ def main(
             break
     total_seconds = time.perf_counter() - start
     nlp.from_bytes(best_weights)
+    if model_out is not None:
+        nlp.to_disk(model_out)
 
     nlp.get_pipe("summarizer").search.beam_size = beam_size
     test_examples = list(create_jsonl_reader(data_dir / "test.jsonl.gz")(nlp))

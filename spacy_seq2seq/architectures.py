@@ -21,6 +21,9 @@ from .search import SearchSettings
 from .torch_model import RNN_TYPES, AttentionalSeq2SeqModule
 from .vocab import PAD_ID
 
+# Sources searched at once (each with beam_size rows).
+SEARCH_CHUNK_SIZE = 64
+
 # One candidate of a search: generated ids and normalised log-probability.
 Candidate = Tuple[List[int], float]
 
@@ -142,22 +145,25 @@ def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Cal
     vectors, backprop_tok2vec = model.get_ref("tok2vec")(batch.docs, is_train)
     kept = [i for i, ids in enumerate(batch.source_ids) if ids]
     lengths = [len(batch.source_ids[i]) for i in kept]
-    if kept:
-        inputs = pad_inputs(
-            model,
-            [vectors[i][: lengths[row]] for row, i in enumerate(kept)],
-            [batch.source_ids[i] for i in kept],
-        )
     if batch.search is not None:
         if is_train:
             raise ValueError("Search runs at prediction only.")
         candidates: List[List[Candidate]] = [[] for _ in batch.docs]
-        if kept:
+        # Sources of similar length are searched together: attention over
+        # padding is most of the cost of a step.
+        by_length = sorted(kept, key=lambda i: len(batch.source_ids[i]))
+        for start in range(0, len(by_length), SEARCH_CHUNK_SIZE):
+            chunk = by_length[start : start + SEARCH_CHUNK_SIZE]
+            inputs = pad_inputs(
+                model,
+                [vectors[i][: len(batch.source_ids[i])] for i in chunk],
+                [batch.source_ids[i] for i in chunk],
+            )
             ids, scores = model.get_ref("seq2seq").predict(
                 {**inputs, "search": batch.search}
             )
             ids, scores = ops.to_numpy(ids).tolist(), ops.to_numpy(scores).tolist()
-            for row, i in enumerate(kept):
+            for row, i in enumerate(chunk):
                 candidates[i] = list(zip(ids[row], scores[row]))
         return candidates, lambda d: []
     if batch.target_ids is None:
@@ -167,6 +173,11 @@ def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Cal
         return losses, lambda d_losses: backprop_tok2vec(
             [ops.alloc2f(*v.shape) for v in vectors]
         )
+    inputs = pad_inputs(
+        model,
+        [vectors[i][: lengths[row]] for row, i in enumerate(kept)],
+        [batch.source_ids[i] for i in kept],
+    )
     inputs["target_ids"] = pad_ids(ops, [batch.target_ids[i] for i in kept])
     inputs["label_smoothing"] = batch.label_smoothing
     kept_losses, backprop_seq2seq = model.get_ref("seq2seq")(inputs, is_train)

@@ -25,7 +25,7 @@ DEFAULT_MODEL_CONFIG = """
 @architectures = "spacy-seq2seq.AttentionalSeq2Seq.v1"
 embed_width = 128
 hidden_width = 256
-attention_width = 256
+attention_width = 128
 encoder_layers = 1
 rnn_type = "lstm"
 dropout = 0.2
@@ -47,7 +47,7 @@ include_static_vectors = false
 width = 128
 depth = 1
 window_size = 1
-maxout_pieces = 3
+maxout_pieces = 2
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
@@ -63,7 +63,7 @@ Prediction = Tuple[SourceWords, List[Candidate]]
         "target_field": "summary",
         "max_source_length": 400,
         "max_target_length": 40,
-        "vocab_size": 10000,
+        "vocab_size": 3000,
         "min_count": 2,
         "label_smoothing": 0.0,
         "grad_clip": 5.0,

@@ -93,26 +93,23 @@ def beam_search(
     n_extended: int,
     settings: SearchSettings,
 ) -> Tuple[Tensor, Tensor]:
-    """The K hypotheses of every source advance together, N = b×K rows for
-    the b sources still searched. A finished hypothesis stays in its beam,
-    continuing with PAD at no cost, so it competes with the live ones on its
+    """The hypotheses of every source advance together: N = b×r rows for the
+    b sources still searched, r = 1 at the first step (all beams would be the
+    same) and K after it. A finished hypothesis stays in its beam, continuing
+    with PAD at no cost, so it competes with the live ones on its
     length-normalised score. A source is done when its best hypothesis has
-    finished (or at max_length), and its rows leave the batch.
+    finished (or at max_length); its rows leave the batch once a quarter of
+    the batch is done.
     """
     batch_size, beam_size = encoded.memory.shape[0], settings.beam_size
     device = source_ids.device
-    beam_rows = torch.arange(batch_size, device=device).repeat_interleave(beam_size)
-    encoded, source_ids = encoded.select(beam_rows), source_ids[beam_rows]
-    tokens, state, feed = model.start(encoded)
-    history = tokens.new_zeros((tokens.shape[0], 0))
-    # only the first beam of each source is live at the start
-    scores = encoded.memory.new_full((batch_size, beam_size), NEG_INF)
-    scores[:, 0] = 0.0
-    scores = scores.view(-1)  # N
+    tokens, state, feed = model.start(encoded)  # N = B rows
+    history = tokens.new_zeros((batch_size, 0))
+    scores = encoded.memory.new_zeros(batch_size)  # N, summed log-probabilities
     lengths = torch.zeros_like(tokens)
     finished = torch.zeros_like(tokens, dtype=torch.bool)
     searched = torch.arange(batch_size, device=device)  # the b sources left
-    beam_offsets = (torch.arange(batch_size, device=device) * beam_size).unsqueeze(1)
+    recorded = torch.zeros_like(searched, dtype=torch.bool)
     pad_only = encoded.memory.new_full((1, beam_size), NEG_INF)
     pad_only[0, 0] = 0.0
     out_ids = tokens.new_full((batch_size, beam_size, settings.max_length), PAD_ID)
@@ -130,33 +127,41 @@ def beam_search(
         normalizer = length_normalizer(candidate_lengths, settings.length_penalty)
         ranked = candidates / normalizer.unsqueeze(1)  # N×K
         n_searched = searched.shape[0]
+        rows_per_source = tokens.shape[0] // n_searched
         _, best = ranked.view(n_searched, -1).topk(beam_size, 1)  # b×K, sorted
-        rows = (beam_offsets[:n_searched] + best // beam_size).view(-1)  # N
+        offsets = torch.arange(n_searched, device=device).unsqueeze(1) * rows_per_source
+        rows = (offsets + best // beam_size).view(-1)  # b×K, the row each extends
         tokens = top_ids.view(n_searched, -1).gather(1, best).view(-1)
         scores = candidates.view(n_searched, -1).gather(1, best).view(-1)
         lengths = candidate_lengths[rows]
         finished = finished[rows] | (tokens == EOS_ID)
         history = torch.cat([history[rows], tokens.unsqueeze(1)], dim=1)
         state, feed = tuple(s[rows] for s in state), feed[rows]
+        if step == 0:
+            encoded, source_ids = encoded.select(rows), source_ids[rows]
         done = finished.view(n_searched, beam_size)[:, 0]  # b
         if step == settings.max_length - 1:
             done = torch.ones_like(done)
-        if not done.any():
-            continue
-        final = scores / length_normalizer(lengths, settings.length_penalty)
-        final, order = final.view(n_searched, beam_size)[done].sort(1, descending=True)
-        done_history = history.view(n_searched, beam_size, -1)[done]  # d×K×t
-        done_history = done_history.gather(
-            1, order.unsqueeze(-1).expand_as(done_history)
-        )
-        out_ids[searched[done], :, : step + 1] = done_history
-        out_scores[searched[done]] = final
-        if done.all():
+        new = done & ~recorded
+        if new.any():
+            final = scores / length_normalizer(lengths, settings.length_penalty)
+            final, order = final.view(n_searched, beam_size)[new].sort(
+                1, descending=True
+            )
+            new_history = history.view(n_searched, beam_size, -1)[new]  # d×K×t
+            new_history = new_history.gather(
+                1, order.unsqueeze(-1).expand_as(new_history)
+            )
+            out_ids[searched[new], :, : step + 1] = new_history
+            out_scores[searched[new]] = final
+            recorded |= new
+        if recorded.all():
             return out_ids[:, :, : step + 1], out_scores
-        keep = (~done).repeat_interleave(beam_size)  # N
-        searched = searched[~done]
-        encoded, source_ids = encoded.select(keep), source_ids[keep]
-        tokens, scores, lengths = tokens[keep], scores[keep], lengths[keep]
-        finished, history, feed = finished[keep], history[keep], feed[keep]
-        state = tuple(s[keep] for s in state)
+        if recorded.sum() * 4 >= n_searched:
+            keep = (~recorded).repeat_interleave(beam_size)  # N
+            searched, recorded = searched[~recorded], recorded[~recorded]
+            encoded, source_ids = encoded.select(keep), source_ids[keep]
+            tokens, scores, lengths = tokens[keep], scores[keep], lengths[keep]
+            finished, history, feed = finished[keep], history[keep], feed[keep]
+            state = tuple(s[keep] for s in state)
     return out_ids, out_scores
