@@ -22,7 +22,7 @@ from .torch_model import RNN_TYPES, AttentionalSeq2SeqModule
 from .vocab import PAD_ID
 
 # Sources searched at once (each with beam_size rows).
-SEARCH_CHUNK_SIZE = 64
+SEARCH_CHUNK_SIZE = 128
 
 # One candidate of a search: generated ids and normalised log-probability.
 Candidate = Tuple[List[int], float]
@@ -54,6 +54,7 @@ def AttentionalSeq2Seq(
     rnn_type: str = "lstm",
     dropout: float = 0.2,
     copy: bool = True,
+    tie_embeddings: bool = True,
     mixed_precision: bool = False,
     nO: Optional[int] = None,
 ) -> Model[Seq2SeqBatch, Any]:
@@ -66,6 +67,7 @@ def AttentionalSeq2Seq(
     encoder_layers: layers of the bidirectional encoder.
     rnn_type: "lstm" or "gru".
     copy: mix in a pointer-generator copy distribution over the source.
+    tie_embeddings: score output words against the target embeddings.
     mixed_precision: run the torch module under CUDA autocast (GPU only).
     """
     if rnn_type not in RNN_TYPES:
@@ -93,6 +95,7 @@ def AttentionalSeq2Seq(
             "rnn_type": rnn_type,
             "dropout": dropout,
             "copy": copy,
+            "tie_embeddings": tie_embeddings,
             "mixed_precision": mixed_precision,
         },
     )
@@ -124,6 +127,7 @@ def build_torch_layer(model: Model) -> None:
         rnn_type=model.attrs["rnn_type"],
         dropout=model.attrs["dropout"],
         copy=model.attrs["copy"],
+        tie_embeddings=model.attrs["tie_embeddings"],
     )
     wrapped = PyTorchWrapper_v2(
         module,

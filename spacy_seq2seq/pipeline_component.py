@@ -30,6 +30,7 @@ encoder_layers = 1
 rnn_type = "lstm"
 dropout = 0.2
 copy = true
+tie_embeddings = true
 mixed_precision = false
 
 [model.tok2vec]
@@ -37,14 +38,14 @@ mixed_precision = false
 
 [model.tok2vec.embed]
 @architectures = "spacy.MultiHashEmbed.v2"
-width = 128
-attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
-rows = [5000, 1000, 2500, 2500]
+width = 96
+attrs = ["NORM", "SUFFIX", "SHAPE"]
+rows = [5000, 2500, 2500]
 include_static_vectors = false
 
 [model.tok2vec.encode]
 @architectures = "spacy.MaxoutWindowEncoder.v2"
-width = 128
+width = 96
 depth = 1
 window_size = 1
 maxout_pieces = 2

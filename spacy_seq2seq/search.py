@@ -33,28 +33,24 @@ def length_normalizer(lengths: Tensor, alpha: float) -> Tensor:
 
 
 def block_tokens(probs: Tensor, history: Tensor, settings: SearchSettings) -> Tensor:
-    """Zero what may not come next: PAD, BOS and UNK always, EOS before
-    `min_length`, and any token that would repeat an n-gram of the history.
-    probs: N×V', history: N×t generated ids.
+    """Zero, in place, what may not come next: PAD, BOS and UNK always, EOS
+    before `min_length`, and any token that would repeat an n-gram of the
+    history. probs: N×V', history: N×t generated ids.
     """
-    probs = probs.clone()
     probs[:, [PAD_ID, BOS_ID, UNK_ID]] = 0.0
     step = history.shape[1]
     if step < settings.min_length:
         probs[:, EOS_ID] = 0.0
     n = settings.no_repeat_ngram_size
-    if n > 0 and step >= n:
-        if n == 1:
-            banned_ids, seen = history, torch.ones_like(history, dtype=torch.bool)
-        else:
-            prefix = history[:, step - n + 1 :]  # N×(n-1), the last n-1 tokens
-            windows = history.unfold(1, n - 1, 1)[:, : step - n + 1]  # N×(t-n+1)×(n-1)
-            seen = (windows == prefix.unsqueeze(1)).all(-1)  # N×(t-n+1)
-            banned_ids = history[:, n - 1 :]  # the token that followed each window
-        counts = torch.zeros_like(probs).scatter_add_(
-            1, banned_ids, seen.to(probs.dtype)
-        )
-        probs = probs.masked_fill(counts > 0, 0.0)
+    if n == 1:
+        probs.scatter_(1, history, 0.0)
+    elif n > 1 and step >= n:
+        prefix = history[:, step - n + 1 :]  # N×(n-1), the last n-1 tokens
+        windows = history.unfold(1, n - 1, 1)[:, : step - n + 1]  # N×(t-n+1)×(n-1)
+        seen = (windows == prefix.unsqueeze(1)).all(-1)  # N×(t-n+1)
+        # the token after each window seen before; PAD (already zero) elsewhere
+        banned_ids = history[:, n - 1 :].masked_fill(~seen, PAD_ID)
+        probs.scatter_(1, banned_ids, 0.0)
     return probs
 
 

@@ -123,6 +123,8 @@ class AttentionalDecoder(nn.Module):
     back with the previous token (input feeding); the output comes from
     tanh(W[c_t; s_t]); with copy, a gate p_gen mixes the vocabulary
     distribution with the attention over the source words (See et al. 2017).
+    With tied embeddings the output layer scores words against their input
+    embeddings (Press & Wolf 2017) after a projection to the embedding width.
     """
 
     def __init__(
@@ -134,14 +136,24 @@ class AttentionalDecoder(nn.Module):
         rnn_type: str,
         dropout: float,
         copy: bool,
+        tie_embeddings: bool,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_width, padding_idx=PAD_ID)
+        # unit-norm rows on average: N(0, 1) would make tied logits huge
+        nn.init.normal_(self.embed.weight, std=embed_width**-0.5)
+        with torch.no_grad():
+            self.embed.weight[PAD_ID].zero_()
         self.cell = RNN_TYPES[rnn_type][1](embed_width + hidden_width, hidden_width)
         self.attention = AdditiveAttention(hidden_width, hidden_width, attention_width)
         self.combine = nn.Linear(2 * hidden_width, hidden_width, bias=False)
-        self.generator = nn.Linear(hidden_width, vocab_size)
+        if tie_embeddings:
+            self.generator = nn.Linear(hidden_width, embed_width, bias=False)
+            self.generator_bias = nn.Parameter(torch.zeros(vocab_size))
+        else:
+            self.generator = nn.Linear(hidden_width, vocab_size)
+            self.generator_bias = None
         self.copy_gate = nn.Linear(2 * hidden_width + embed_width, 1) if copy else None
         self.dropout = nn.Dropout(dropout)
 
@@ -162,6 +174,12 @@ class AttentionalDecoder(nn.Module):
         copy_input = torch.cat([combined, embedded], dim=-1)  # B×(2H+E)
         return state, feed, copy_input, attention
 
+    def vocab_logits(self, feed: Tensor) -> Tensor:
+        """...×H -> ...×V"""
+        if self.generator_bias is None:
+            return self.generator(feed)
+        return F.linear(self.generator(feed), self.embed.weight, self.generator_bias)
+
     def probs(
         self,
         feed: Tensor,
@@ -173,16 +191,15 @@ class AttentionalDecoder(nn.Module):
         """Probabilities over the vocabulary and the copy-only words, for any
         leading shape (...×H feed, ...×T attention) -> ...×(V+X).
         """
-        generated = torch.softmax(self.generator(feed), dim=-1)  # ...×V
+        generated = torch.softmax(self.vocab_logits(feed), dim=-1)  # ...×V
         if self.copy_gate is not None:
             p_gen = torch.sigmoid(self.copy_gate(copy_input))  # ...×1
             generated = generated * p_gen
-        extra = generated.new_zeros((*generated.shape[:-1], n_extended))
-        probs = torch.cat([generated, extra], dim=-1)  # ...×(V+X)
+        probs = F.pad(generated, (0, n_extended))  # ...×(V+X), a new tensor
         if self.copy_gate is None:
             return probs
         copied = attention * (1.0 - p_gen)  # ...×T
-        return probs.scatter_add(-1, source_ids.expand_as(copied), copied)
+        return probs.scatter_add_(-1, source_ids.expand_as(copied), copied)
 
     def target_log_probs(
         self,
@@ -196,7 +213,7 @@ class AttentionalDecoder(nn.Module):
         give them, without building the extended distribution.
         feed B×U×H, attention B×U×T, source_ids B×1×T, target_ids B×U -> B×U.
         """
-        log_vocab = F.log_softmax(self.generator(feed), dim=-1)  # B×U×V
+        log_vocab = F.log_softmax(self.vocab_logits(feed), dim=-1)  # B×U×V
         in_vocab = target_ids < self.vocab_size
         vocab_ids = target_ids.masked_fill(~in_vocab, UNK_ID).unsqueeze(-1)
         generated = log_vocab.gather(-1, vocab_ids).squeeze(-1)  # B×U
@@ -228,6 +245,7 @@ class AttentionalSeq2SeqModule(nn.Module):
         rnn_type: str,
         dropout: float,
         copy: bool,
+        tie_embeddings: bool,
     ) -> None:
         super().__init__()
         self.source_dropout = nn.Dropout(dropout)
@@ -246,6 +264,7 @@ class AttentionalSeq2SeqModule(nn.Module):
             rnn_type,
             dropout,
             copy,
+            tie_embeddings,
         )
 
     def forward(

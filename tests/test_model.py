@@ -45,6 +45,7 @@ def test_training_loss_uses_the_search_distribution():
         rnn_type="lstm",
         dropout=0.0,
         copy=True,
+        tie_embeddings=True,
     ).eval()
     source = torch.randn(2, 5, 8)
     lengths = torch.tensor([5, 3])
@@ -62,6 +63,7 @@ def test_no_repeat_ngram_blocking():
     settings = SearchSettings(no_repeat_ngram_size=2, min_length=0)
     history = torch.tensor([[5, 6, 5, 7, 5]])
     blocked = block_tokens(torch.ones(1, 10), history, settings)
+    assert blocked[0, 5] == 1
     # after "5", both 6 and 7 would repeat a bigram
     assert blocked[0, 6] == 0 and blocked[0, 7] == 0
     assert blocked[0, 8] == 1 and blocked[0, EOS_ID] == 1

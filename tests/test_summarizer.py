@@ -56,6 +56,15 @@ def test_beam_size_one_is_greedy_search(trained):
     assert torch.allclose(greedy[1], beam[1])
 
 
+def test_mixed_precision_without_a_gpu_is_a_clear_error(reuters_dir):
+    from .conftest import SMALL_MODEL, read_examples
+
+    nlp = make_summarizer_nlp(model={**SMALL_MODEL, "mixed_precision": True})
+    examples = read_examples(nlp, reuters_dir / "dev.jsonl.gz", limit=5)
+    with pytest.raises(ValueError, match="needs a GPU"):
+        nlp.initialize(lambda: examples)
+
+
 def test_blank_docs_get_an_empty_summary(trained):
     docs = list(trained.nlp.pipe(["", "   \n ", trained.examples[0].reference.text]))
     assert docs[0]._.summary == ""

@@ -1,0 +1,30 @@
+import pytest
+import spacy
+from thinc.api import Adam
+
+from .conftest import SMALL_MODEL, make_summarizer_nlp, read_examples
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.mark.parametrize("mixed_precision", [False, True])
+def test_summarizer_trains_and_summarizes_on_a_gpu(reuters_dir, mixed_precision):
+    spacy.require_gpu(0)
+    try:
+        model = {**SMALL_MODEL, "mixed_precision": mixed_precision}
+        nlp = make_summarizer_nlp(min_count=1, model=model)
+        examples = read_examples(nlp, reuters_dir / "train.jsonl.gz", limit=100)
+        nlp.initialize(lambda: examples)
+        module = nlp.get_pipe("summarizer").model.get_ref("seq2seq").shims[0]._model
+        assert next(module.parameters()).is_cuda
+        optimizer = Adam(0.003, L2=0.0, grad_clip=0.0)
+        epoch_losses = []
+        for _ in range(10):
+            losses = {}
+            for start in range(0, len(examples), 25):
+                nlp.update(examples[start : start + 25], sgd=optimizer, losses=losses)
+            epoch_losses.append(losses["summarizer"])
+        assert epoch_losses[-1] < epoch_losses[0] / 2
+        assert isinstance(nlp(examples[0].reference.text)._.summary, str)
+    finally:
+        spacy.require_cpu()
