@@ -22,7 +22,7 @@ from .torch_model import RNN_TYPES, AttentionalSeq2SeqModule
 from .vocab import PAD_ID
 
 # Sources searched at once (each with beam_size rows).
-SEARCH_CHUNK_SIZE = 128
+SEARCH_CHUNK_SIZE = 64
 
 # One candidate of a search: generated ids and normalised log-probability.
 Candidate = Tuple[List[int], float]
@@ -145,67 +145,86 @@ def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Cal
     """
     if not model.has_ref("seq2seq"):
         raise ValueError("The seq2seq model is not initialized.")
-    ops = model.ops
     vectors, backprop_tok2vec = model.get_ref("tok2vec")(batch.docs, is_train)
-    kept = [i for i, ids in enumerate(batch.source_ids) if ids]
-    lengths = [len(batch.source_ids[i]) for i in kept]
     if batch.search is not None:
         if is_train:
             raise ValueError("Search runs at prediction only.")
-        candidates: List[List[Candidate]] = [[] for _ in batch.docs]
-        # Sources of similar length are searched together: attention over
-        # padding is most of the cost of a step.
-        by_length = sorted(kept, key=lambda i: len(batch.source_ids[i]))
-        for start in range(0, len(by_length), SEARCH_CHUNK_SIZE):
-            chunk = by_length[start : start + SEARCH_CHUNK_SIZE]
-            inputs = pad_inputs(
-                model,
-                [vectors[i][: len(batch.source_ids[i])] for i in chunk],
-                [batch.source_ids[i] for i in chunk],
-            )
-            ids, scores = model.get_ref("seq2seq").predict(
-                {**inputs, "search": batch.search}
-            )
-            ids, scores = ops.to_numpy(ids).tolist(), ops.to_numpy(scores).tolist()
-            for row, i in enumerate(chunk):
-                candidates[i] = list(zip(ids[row], scores[row]))
-        return candidates, lambda d: []
+        return search(model, batch, vectors), lambda d_candidates: []
     if batch.target_ids is None:
         raise ValueError("The seq2seq model needs target ids or search settings.")
-    losses = ops.alloc1f(len(batch.docs))
-    if not kept:
-        return losses, lambda d_losses: backprop_tok2vec(
-            [ops.alloc2f(*v.shape) for v in vectors]
-        )
-    inputs = pad_inputs(
-        model,
-        [vectors[i][: lengths[row]] for row, i in enumerate(kept)],
-        [batch.source_ids[i] for i in kept],
+    return sequence_losses(model, batch, vectors, backprop_tok2vec, is_train)
+
+
+def search(
+    model: Model, batch: Seq2SeqBatch, vectors: List[Floats2d]
+) -> List[List[Candidate]]:
+    candidates: List[List[Candidate]] = [[] for _ in batch.docs]
+    # Sources of similar length are searched together: attention over
+    # padding is most of the cost of a step.
+    by_length = sorted(
+        (i for i, ids in enumerate(batch.source_ids) if ids),
+        key=lambda i: len(batch.source_ids[i]),
     )
-    inputs["target_ids"] = pad_ids(ops, [batch.target_ids[i] for i in kept])
+    for start in range(0, len(by_length), SEARCH_CHUNK_SIZE):
+        rows = by_length[start : start + SEARCH_CHUNK_SIZE]
+        inputs = pad_inputs(model, batch, vectors, rows)
+        ids, scores = model.get_ref("seq2seq").predict(
+            {**inputs, "search": batch.search}
+        )
+        ids, scores = (
+            model.ops.to_numpy(ids).tolist(),
+            model.ops.to_numpy(scores).tolist(),
+        )
+        for row, i in enumerate(rows):
+            candidates[i] = list(zip(ids[row], scores[row]))
+    return candidates
+
+
+def sequence_losses(
+    model: Model,
+    batch: Seq2SeqBatch,
+    vectors: List[Floats2d],
+    backprop_tok2vec: Callable,
+    is_train: bool,
+) -> Tuple[Floats1d, Callable]:
+    ops = model.ops
+    assert batch.target_ids is not None
+    rows = [i for i, ids in enumerate(batch.source_ids) if ids]
+    losses = ops.alloc1f(len(batch.docs))
+
+    def backprop_nothing(d_losses: Floats1d) -> Any:
+        return backprop_tok2vec([ops.alloc2f(*v.shape) for v in vectors])
+
+    if not rows:
+        return losses, backprop_nothing
+    inputs = pad_inputs(model, batch, vectors, rows)
+    inputs["target_ids"] = pad_ids(ops, [batch.target_ids[i] for i in rows])
     inputs["label_smoothing"] = batch.label_smoothing
-    kept_losses, backprop_seq2seq = model.get_ref("seq2seq")(inputs, is_train)
-    losses[ops.asarray1i(kept)] = kept_losses
+    row_losses, backprop_seq2seq = model.get_ref("seq2seq")(inputs, is_train)
+    losses[ops.asarray1i(rows)] = row_losses
 
     def backprop(d_losses: Floats1d) -> Any:
-        d_source = backprop_seq2seq(d_losses[ops.asarray1i(kept)])  # B×T×W
+        d_source = backprop_seq2seq(d_losses[ops.asarray1i(rows)])  # B×T×W
         d_vectors = [ops.alloc2f(*v.shape) for v in vectors]
-        for row, i in enumerate(kept):
-            d_vectors[i][: lengths[row]] = d_source[row, : lengths[row]]
+        for row, i in enumerate(rows):
+            length = len(batch.source_ids[i])
+            d_vectors[i][:length] = d_source[row, :length]
         return backprop_tok2vec(d_vectors)
 
     return losses, backprop
 
 
 def pad_inputs(
-    model: Model, vectors: List[Floats2d], source_ids: List[List[int]]
+    model: Model, batch: Seq2SeqBatch, vectors: List[Floats2d], rows: List[int]
 ) -> Dict[str, Any]:
-    """The torch module's padded inputs for sources of at least one token."""
-    ops = model.ops
+    """The torch module's padded inputs for these docs of the batch, each
+    with at least one source token (a doc's vectors are cut to its source).
+    """
+    source_ids = [batch.source_ids[i] for i in rows]
     return {
-        "source": ops.pad(vectors),  # B×T×W
-        "source_lengths": ops.asarray1i([len(ids) for ids in source_ids]),
-        "source_ids": pad_ids(ops, source_ids),  # B×T
+        "source": model.ops.pad([vectors[i][: len(batch.source_ids[i])] for i in rows]),
+        "source_lengths": model.ops.asarray1i([len(ids) for ids in source_ids]),
+        "source_ids": pad_ids(model.ops, source_ids),  # B×T
         "n_extended": count_copy_only_words(source_ids, model.get_dim("nO")),
     }
 

@@ -19,7 +19,7 @@ SMALL_MODEL = {
     "hidden_width": 128,
     "attention_width": 64,
     "tok2vec": {
-        "embed": {"width": 64, "rows": [2000, 500, 500, 500]},
+        "embed": {"width": 64, "rows": [2000, 500, 500]},
         "encode": {"width": 64, "depth": 1},
     },
 }

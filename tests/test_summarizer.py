@@ -43,7 +43,8 @@ def test_beam_size_one_is_greedy_search(trained):
     docs = [eg.predicted for eg in trained.examples[:16]]
     component = trained.nlp.get_pipe("summarizer")
     batch, _ = component._make_batch(docs)
-    inputs = pad_inputs(model, model.get_ref("tok2vec").predict(docs), batch.source_ids)
+    vectors = model.get_ref("tok2vec").predict(docs)
+    inputs = pad_inputs(model, batch, vectors, list(range(len(docs))))
     args, _ = wrapper.attrs["convert_inputs"](wrapper, inputs, False)
     source_ids, n_extended = args.kwargs["source_ids"], args.kwargs["n_extended"]
     module = wrapper.shims[0]._model.eval()
@@ -182,3 +183,33 @@ def test_spacy_cli_accepts_the_config(command, tmp_path):
         args += ["--paths.train", config, "--paths.dev", config]
     result = subprocess.run(args, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_target_vocabulary_from_initialize_settings(reuters_dir, tmp_path):
+    from .conftest import read_examples
+
+    nlp = make_summarizer_nlp()
+    examples = read_examples(nlp, reuters_dir / "dev.jsonl.gz", limit=5)
+    nlp.config["initialize"]["components"]["summarizer"] = {
+        "target_vocab": ["oil", "prices", "rise"]
+    }
+    nlp.initialize(lambda: examples)
+    component = nlp.get_pipe("summarizer")
+    assert component.target_vocab.words == [
+        "<pad>",
+        "<s>",
+        "</s>",
+        "<unk>",
+        "oil",
+        "prices",
+        "rise",
+    ]
+    assert component.model.get_dim("nO") == 7
+    nlp.to_disk(tmp_path / "pipeline")
+    assert spacy.load(tmp_path / "pipeline").get_pipe("summarizer").target_vocab.words[
+        4:
+    ] == [
+        "oil",
+        "prices",
+        "rise",
+    ]
