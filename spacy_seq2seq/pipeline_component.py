@@ -25,7 +25,7 @@ DEFAULT_MODEL_CONFIG = """
 @architectures = "spacy-seq2seq.AttentionalSeq2Seq.v1"
 embed_width = 128
 hidden_width = 256
-attention_width = 128
+attention_width = 64
 encoder_layers = 1
 rnn_type = "lstm"
 dropout = 0.2
@@ -64,7 +64,7 @@ Prediction = Tuple[SourceWords, List[Candidate]]
         "target_field": "summary",
         "max_source_length": 400,
         "max_target_length": 40,
-        "vocab_size": 3000,
+        "vocab_size": 2000,
         "min_count": 2,
         "label_smoothing": 0.0,
         "grad_clip": 5.0,
