@@ -5,6 +5,7 @@ Shapes: B batch, T source length, U target length, W source vector width,
 H hidden width, E target embedding width, V vocabulary, X copy-only words.
 """
 
+import os
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -13,6 +14,11 @@ from torch import Tensor, nn
 
 from .search import SearchSettings, beam_search, greedy_search
 from .vocab import BOS_ID, PAD_ID, UNK_ID
+
+# A forked process (nlp.pipe(n_process=N)) inherits torch's thread pool in a
+# state that deadlocks its next parallel op: run torch single-threaded there,
+# as torch's own DataLoader workers do.
+os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 # (h, c) for an LSTM, (h,) for a GRU; each B×H.
 State = Tuple[Tensor, ...]

@@ -213,3 +213,9 @@ def test_target_vocabulary_from_initialize_settings(reuters_dir, tmp_path):
         "prices",
         "rise",
     ]
+
+
+def test_pipe_with_two_processes_equals_one(trained):
+    texts = [eg.reference.text for eg in trained.examples[:12]]
+    docs = trained.nlp.pipe(texts, n_process=2, batch_size=4)
+    assert [doc._.summary for doc in docs] == summaries(trained.nlp, texts)
