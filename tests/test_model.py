@@ -105,3 +105,47 @@ def test_global_norm_clipping_covers_thinc_and_torch_weights():
     after = clip_gradients_by_global_norm(model, 1.0)
     assert before > 10.0
     assert after == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "rnn_type,copy,tie_embeddings", [("gru", False, False), ("lstm", True, False)]
+)
+def test_module_variants_train_and_search(rnn_type, copy, tie_embeddings):
+    from spacy_seq2seq.search import beam_search, greedy_search
+
+    torch.manual_seed(0)
+    module = AttentionalSeq2SeqModule(
+        8,
+        20,
+        embed_width=6,
+        hidden_width=10,
+        attention_width=5,
+        encoder_layers=2,
+        rnn_type=rnn_type,
+        dropout=0.1,
+        copy=copy,
+        tie_embeddings=tie_embeddings,
+    )
+    source = torch.randn(2, 5, 8, requires_grad=True)
+    lengths = torch.tensor([5, 3])
+    source_ids = torch.tensor([[4, 20, 21, 7, 20], [22, 5, 6, 0, 0]])
+    targets = torch.tensor([[20, 4, 21, EOS_ID], [22, 9, EOS_ID, 0]])
+    losses = module(source, lengths, source_ids, 3, targets, label_smoothing=0.1)
+    assert losses.shape == (2,) and torch.isfinite(losses).all()
+    losses.sum().backward()
+    assert source.grad is not None and source.grad[1, 3:].abs().sum() == 0
+    module.eval()
+    settings = SearchSettings(beam_size=3, max_length=6)
+    with torch.no_grad():
+        ids, scores = module(source, lengths, source_ids, 3, search=settings)
+        greedy_ids, _ = module(
+            source,
+            lengths,
+            source_ids,
+            3,
+            search=SearchSettings(beam_size=1, max_length=6),
+        )
+    assert ids.shape[:2] == (2, 3) and greedy_ids.shape[:2] == (2, 1)
+    assert (scores[:, :-1] >= scores[:, 1:]).all()  # best first
+    if not copy:
+        assert (ids < 20).all()  # copy-only ids need the copy distribution
