@@ -32,12 +32,15 @@ def test_encoder_states_equal_a_packed_bidirectional_rnn(rnn_type):
         assert torch.allclose(final[row, 6:], expected[row, 0, 6:], atol=1e-6)
 
 
-def test_training_loss_uses_the_search_distribution():
-    """The cheap target-only log-probabilities equal the full distribution's."""
+# A tiny batch: vocabulary of 20 words, 3 copy-only words (ids 20-22).
+SOURCE_LENGTHS = torch.tensor([5, 3])
+SOURCE_IDS = torch.tensor([[4, 20, 21, 7, 20], [22, 5, 6, 0, 0]])
+TARGET_IDS = torch.tensor([[20, 4, 21, EOS_ID], [22, 9, EOS_ID, 0]])
+
+
+def tiny_module(**settings) -> AttentionalSeq2SeqModule:
     torch.manual_seed(0)
-    module = AttentionalSeq2SeqModule(
-        8,
-        20,
+    defaults = dict(
         embed_width=6,
         hidden_width=10,
         attention_width=5,
@@ -46,15 +49,18 @@ def test_training_loss_uses_the_search_distribution():
         dropout=0.0,
         copy=True,
         tie_embeddings=True,
-    ).eval()
+    )
+    return AttentionalSeq2SeqModule(8, 20, **{**defaults, **settings})
+
+
+def test_training_loss_uses_the_search_distribution():
+    """The cheap target-only log-probabilities equal the full distribution's."""
+    module = tiny_module().eval()
     source = torch.randn(2, 5, 8)
-    lengths = torch.tensor([5, 3])
-    source_ids = torch.tensor([[4, 20, 21, 7, 20], [22, 5, 6, 0, 0]])
-    targets = torch.tensor([[20, 4, 21, EOS_ID], [22, 9, EOS_ID, 0]])
     with torch.no_grad():
-        fast = module(source, lengths, source_ids, 3, targets)
+        fast = module(source, SOURCE_LENGTHS, SOURCE_IDS, 3, TARGET_IDS)
         smoothed_zero = module.sequence_losses(
-            module.encode(source, lengths), source_ids, 3, targets, 1e-9
+            module.encode(source, SOURCE_LENGTHS), SOURCE_IDS, 3, TARGET_IDS, 1e-9
         )
     assert torch.allclose(fast, smoothed_zero, atol=1e-4)
 
@@ -111,40 +117,22 @@ def test_global_norm_clipping_covers_thinc_and_torch_weights():
     "rnn_type,copy,tie_embeddings", [("gru", False, False), ("lstm", True, False)]
 )
 def test_module_variants_train_and_search(rnn_type, copy, tie_embeddings):
-    from spacy_seq2seq.search import beam_search, greedy_search
-
-    torch.manual_seed(0)
-    module = AttentionalSeq2SeqModule(
-        8,
-        20,
-        embed_width=6,
-        hidden_width=10,
-        attention_width=5,
-        encoder_layers=2,
-        rnn_type=rnn_type,
-        dropout=0.1,
-        copy=copy,
-        tie_embeddings=tie_embeddings,
+    module = tiny_module(
+        rnn_type=rnn_type, dropout=0.1, copy=copy, tie_embeddings=tie_embeddings
     )
     source = torch.randn(2, 5, 8, requires_grad=True)
-    lengths = torch.tensor([5, 3])
-    source_ids = torch.tensor([[4, 20, 21, 7, 20], [22, 5, 6, 0, 0]])
-    targets = torch.tensor([[20, 4, 21, EOS_ID], [22, 9, EOS_ID, 0]])
-    losses = module(source, lengths, source_ids, 3, targets, label_smoothing=0.1)
+    losses = module(
+        source, SOURCE_LENGTHS, SOURCE_IDS, 3, TARGET_IDS, label_smoothing=0.1
+    )
     assert losses.shape == (2,) and torch.isfinite(losses).all()
     losses.sum().backward()
     assert source.grad is not None and source.grad[1, 3:].abs().sum() == 0
     module.eval()
     settings = SearchSettings(beam_size=3, max_length=6)
     with torch.no_grad():
-        ids, scores = module(source, lengths, source_ids, 3, search=settings)
-        greedy_ids, _ = module(
-            source,
-            lengths,
-            source_ids,
-            3,
-            search=SearchSettings(beam_size=1, max_length=6),
-        )
+        ids, scores = module(source, SOURCE_LENGTHS, SOURCE_IDS, 3, search=settings)
+        greedy = SearchSettings(beam_size=1, max_length=6)
+        greedy_ids, _ = module(source, SOURCE_LENGTHS, SOURCE_IDS, 3, search=greedy)
     assert ids.shape[:2] == (2, 3) and greedy_ids.shape[:2] == (2, 1)
     assert (scores[:, :-1] >= scores[:, 1:]).all()  # best first
     if not copy:
