@@ -193,14 +193,15 @@ class Seq2SeqComponent(TrainablePipe):
         """
         validate_get_examples(get_examples, "Seq2SeqComponent.initialize")
         if target_vocab is not None:
-            self.target_vocab = TargetVocab.from_json(target_vocab)
+            self._set_target_vocab(TargetVocab.from_json(target_vocab))
         else:
-            self.target_vocab = TargetVocab.build(
-                (self._target_words(eg) for eg in get_examples()),
-                max_size=self.vocab_size,
-                min_count=self.min_count,
+            self._set_target_vocab(
+                TargetVocab.build(
+                    (self._target_words(eg) for eg in get_examples()),
+                    max_size=self.vocab_size,
+                    min_count=self.min_count,
+                )
             )
-        self.model.set_dim("nO", len(self.target_vocab))
         docs = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=self._make_batch(docs)[0])
 
@@ -357,7 +358,12 @@ class Seq2SeqComponent(TrainablePipe):
     def _restore_target_vocab(self, data: Any) -> None:
         if data is None:
             return
-        self.target_vocab = TargetVocab.from_json(data)
+        self._set_target_vocab(TargetVocab.from_json(data))
+        build_torch_layer(self.model)
+
+    def _set_target_vocab(self, target_vocab: TargetVocab) -> None:
+        """Take the vocabulary and size the model's output layer to it."""
+        self.target_vocab = target_vocab
         if not self.model.has_dim("nO"):
             self.model.set_dim("nO", len(self.target_vocab))
         elif self.model.get_dim("nO") != len(self.target_vocab):
@@ -365,7 +371,6 @@ class Seq2SeqComponent(TrainablePipe):
                 f"[{self.name}] The target vocabulary has {len(self.target_vocab)} "
                 f"words but the model was built for {self.model.get_dim('nO')}."
             )
-        build_torch_layer(self.model)
 
     def _load_model(self, data: bytes, source: str) -> None:
         if self.target_vocab is None:

@@ -72,7 +72,8 @@ class RNNEncoder(nn.Module):
         """B×T×W source, B lengths -> B×T×H states, B×H final summary (the
         forward direction at the last token, the backward one at the first).
         """
-        reverse = reversal_index(lengths.to(source.device), source.shape[1])
+        lengths = lengths.to(source.device)
+        reverse = reversal_index(lengths, source.shape[1])
         states = source
         for layer, (forward_rnn, backward_rnn) in enumerate(
             zip(self.forward_rnns, self.backward_rnns)
@@ -84,7 +85,7 @@ class RNNEncoder(nn.Module):
             states = torch.cat(
                 [forward_states, reverse_within_length(backward_states, reverse)], -1
             )  # B×T×H
-        last = (lengths.to(source.device) - 1).view(-1, 1, 1)
+        last = (lengths - 1).view(-1, 1, 1)
         last = last.expand(-1, 1, forward_states.shape[-1])
         final = torch.cat(
             [forward_states.gather(1, last), backward_states.gather(1, last)], -1
