@@ -1,14 +1,21 @@
 """Attentional encoder-decoder (seq2seq) components for spaCy."""
 
 from .architectures import AttentionalSeq2Seq
+from .conversation import Conversation
 from .pipeline_component import Seq2SeqComponent, make_summarizer
-from .readers import create_jsonl_reader
-from .scorers import make_rouge_scorer
+from .readers import create_dialogue_reader, create_jsonl_reader
+from .responder import ResponderComponent, make_responder
+from .scorers import make_response_scorer, make_rouge_scorer
 
 __all__ = [
     "AttentionalSeq2Seq",
+    "Conversation",
+    "ResponderComponent",
     "Seq2SeqComponent",
+    "create_dialogue_reader",
     "create_jsonl_reader",
+    "make_responder",
+    "make_response_scorer",
     "make_rouge_scorer",
     "make_summarizer",
 ]

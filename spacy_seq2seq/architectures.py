@@ -17,7 +17,7 @@ from thinc.api import (
 )
 from thinc.types import Floats1d, Floats2d, Ints2d
 
-from .search import SearchSettings
+from .search import SearchSettings, sampling_uniforms
 from .torch_model import RNN_TYPES, AttentionalSeq2SeqModule
 from .vocab import PAD_ID
 
@@ -158,6 +158,7 @@ def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Cal
 def search(
     model: Model, batch: Seq2SeqBatch, vectors: List[Floats2d]
 ) -> List[List[Candidate]]:
+    assert batch.search is not None
     candidates: List[List[Candidate]] = [[] for _ in batch.docs]
     # Sources of similar length are searched together: attention over
     # padding is most of the cost of a step.
@@ -168,9 +169,13 @@ def search(
     for start in range(0, len(by_length), SEARCH_CHUNK_SIZE):
         rows = by_length[start : start + SEARCH_CHUNK_SIZE]
         inputs = pad_inputs(model, batch, vectors, rows)
-        ids, scores = model.get_ref("seq2seq").predict(
-            {**inputs, "search": batch.search}
-        )
+        inputs["search"] = batch.search
+        if batch.search.decoding == "sampling":
+            texts = [batch.docs[i].text for i in rows]
+            inputs["uniforms"] = model.ops.asarray(
+                sampling_uniforms(texts, batch.search)
+            )
+        ids, scores = model.get_ref("seq2seq").predict(inputs)
         ids, scores = (
             model.ops.to_numpy(ids).tolist(),
             model.ops.to_numpy(scores).tolist(),
@@ -207,7 +212,7 @@ def sequence_losses(
         d_source = backprop_seq2seq(d_losses[ops.asarray1i(rows)])  # B×T×W
         d_vectors = [ops.alloc2f(*v.shape) for v in vectors]
         for row, i in enumerate(rows):
-            length = len(batch.source_ids[i])
+            length = min(len(batch.source_ids[i]), len(vectors[i]))
             d_vectors[i][:length] = d_source[row, :length]
         return backprop_tok2vec(d_vectors)
 
@@ -222,11 +227,22 @@ def pad_inputs(
     """
     source_ids = [batch.source_ids[i] for i in rows]
     return {
-        "source": model.ops.pad([vectors[i][: len(batch.source_ids[i])] for i in rows]),
+        "source": model.ops.pad(
+            [source_vectors(model, vectors[i], len(batch.source_ids[i])) for i in rows]
+        ),
         "source_lengths": model.ops.asarray1i([len(ids) for ids in source_ids]),
         "source_ids": pad_ids(model.ops, source_ids),  # B×T
         "n_extended": count_copy_only_words(source_ids, model.get_dim("nO")),
     }
+
+
+def source_vectors(model: Model, vectors: Floats2d, length: int) -> Floats2d:
+    """The doc's vectors cut to its source length; zeros where the source
+    reads more tokens than the doc has (an empty context: one UNK token)."""
+    if vectors.shape[0] >= length:
+        return vectors[:length]
+    missing = model.ops.alloc2f(length - vectors.shape[0], vectors.shape[1])
+    return model.ops.xp.concatenate([vectors, missing])
 
 
 def count_copy_only_words(source_ids: List[List[int]], vocab_size: int) -> int:

@@ -1,5 +1,6 @@
-"""The trainable seq2seq pipeline components."""
+"""The trainable seq2seq pipeline component and the summarizer factory."""
 
+import math
 import warnings
 from itertools import islice
 from pathlib import Path
@@ -54,6 +55,9 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
 # One prediction per doc: its source words and its candidates, best first.
 Prediction = Tuple[SourceWords, List[Candidate]]
+
+# Docs per forward pass when scoring the perplexity of reference texts.
+PERPLEXITY_BATCH_SIZE = 256
 
 
 @Language.factory(
@@ -125,9 +129,15 @@ def make_summarizer(
 
 
 class Seq2SeqComponent(TrainablePipe):
-    """Generates a text for each doc and writes it to doc._.{target_field}.
-    The target text for training is read from the reference docs only.
+    """Generates a text for each doc and writes it to doc._.{target_field},
+    and, with a `candidates_field`, the n-best (text, score) candidates to
+    doc._.{candidates_field}. The target text for training is read from the
+    reference docs only. The source is the doc's first `max_source_length`
+    tokens; an empty doc gets an empty text.
     """
+
+    # Which tokens of a long doc are read, as the truncation warning says it.
+    truncation_side = "first"
 
     def __init__(
         self,
@@ -144,21 +154,19 @@ class Seq2SeqComponent(TrainablePipe):
         label_smoothing: float,
         grad_clip: float,
         search: SearchSettings,
+        candidates_field: Optional[str] = None,
         scorer: Optional[Callable] = None,
     ) -> None:
         check_settings(
             max_source_length=max_source_length,
             max_target_length=max_target_length,
             vocab_size=vocab_size,
-            beam_size=search.beam_size,
-            max_length=search.max_length,
         )
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(
                 f"label_smoothing must be in [0, 1), not {label_smoothing}"
             )
-        if search.min_length > search.max_length:
-            raise ValueError("min_length must not exceed max_length.")
+        search.validate()
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -171,10 +179,13 @@ class Seq2SeqComponent(TrainablePipe):
         self.label_smoothing = label_smoothing
         self.grad_clip = grad_clip
         self.search = search
+        self.candidates_field = candidates_field
         self.scorer = scorer
         self.target_vocab: Optional[TargetVocab] = None
         self.cfg: Dict[str, Any] = {}
         install_extensions(target_field)
+        if candidates_field is not None:
+            install_extensions(candidates_field)
 
     @property
     def is_initialized(self) -> bool:
@@ -222,10 +233,13 @@ class Seq2SeqComponent(TrainablePipe):
     ) -> None:
         assert self.target_vocab is not None
         for doc, (source, candidates) in zip(docs, predictions):
-            text = (
-                self.target_vocab.decode(candidates[0][0], source) if candidates else ""
-            )
-            doc._.set(self.target_field, text)
+            texts: Dict[str, float] = {}
+            for ids, score in candidates:  # best first; two can read the same
+                texts.setdefault(self.target_vocab.decode(ids, source), score)
+            doc._.set(self.target_field, next(iter(texts), ""))
+            if self.candidates_field is not None:
+                n_best = list(texts.items())[: self.search.n_best]
+                doc._.set(self.candidates_field, n_best)
 
     def update(
         self,
@@ -245,15 +259,8 @@ class Seq2SeqComponent(TrainablePipe):
         validate_examples(examples, "Seq2SeqComponent.update")
         if not self.is_initialized:
             raise ValueError(Errors.E109.format(name=self.name))
-        targets = [self._target_words(eg) for eg in examples]
-        batch, sources = self._make_batch([eg.predicted for eg in examples])
-        assert self.target_vocab is not None
-        batch.target_ids = [
-            self.target_vocab.encode_target((w for w, _ in words), source)
-            for words, source in zip(targets, sources)
-        ]
+        batch, n_tokens = self._make_training_batch(examples)
         batch.label_smoothing = self.label_smoothing
-        n_tokens = sum(len(t) for t, s in zip(batch.target_ids, sources) if len(s))
         if n_tokens == 0:
             return losses
         doc_losses, backprop = self.model.begin_update(batch)
@@ -266,10 +273,47 @@ class Seq2SeqComponent(TrainablePipe):
         return losses
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
+        """The scorer's scores of the predicted texts, and the perplexity of
+        the reference texts under the model ({target_field}_perplexity).
+        """
+        examples = list(examples)
         validate_examples(examples, "Seq2SeqComponent.score")
-        if self.scorer is None:
-            return {}
-        return self.scorer(examples, field=self.target_field, **kwargs)
+        scores = {}
+        if self.scorer is not None:
+            scores.update(self.scorer(examples, field=self.target_field, **kwargs))
+        if self.is_initialized:
+            scores[f"{self.target_field}_perplexity"] = self.perplexity(examples)
+        return scores
+
+    def perplexity(self, examples: List[Example]) -> Optional[float]:
+        """exp(mean cross-entropy per target token) of the examples' reference
+        texts (target words outside the vocabulary that can't be copied count
+        as UNK); None when no example has a target text.
+        """
+        examples = [
+            eg for eg in examples if eg.reference._.get(self.target_field) is not None
+        ]
+        total_loss, total_tokens = 0.0, 0
+        for start in range(0, len(examples), PERPLEXITY_BATCH_SIZE):
+            chunk = examples[start : start + PERPLEXITY_BATCH_SIZE]
+            batch, n_tokens = self._make_training_batch(chunk)
+            if n_tokens:
+                total_loss += float(self.model.predict(batch).sum())
+                total_tokens += n_tokens
+        return math.exp(total_loss / total_tokens) if total_tokens else None
+
+    def _make_training_batch(self, examples: List[Example]) -> Tuple[Seq2SeqBatch, int]:
+        """The batch with target ids, and the number of target tokens (EOS
+        included) of the docs that have a source."""
+        assert self.target_vocab is not None
+        targets = [self._target_words(eg) for eg in examples]
+        batch, sources = self._make_batch([eg.predicted for eg in examples])
+        batch.target_ids = [
+            self.target_vocab.encode_target((w for w, _ in words), source)
+            for words, source in zip(targets, sources)
+        ]
+        n_tokens = sum(len(t) for t, s in zip(batch.target_ids, sources) if len(s))
+        return batch, n_tokens
 
     def _make_batch(self, docs: List[Doc]) -> Tuple[Seq2SeqBatch, List[SourceWords]]:
         assert self.target_vocab is not None
@@ -277,14 +321,19 @@ class Seq2SeqComponent(TrainablePipe):
         if n_truncated:
             warnings.warn(
                 f"[{self.name}] {n_truncated} doc(s) longer than max_source_length="
-                f"{self.max_source_length} tokens: only their first "
+                f"{self.max_source_length} tokens: only their {self.truncation_side} "
                 f"{self.max_source_length} tokens are read."
             )
         sources = [
-            self.target_vocab.encode_source(source_words(doc, self.max_source_length))
-            for doc in docs
+            self.target_vocab.encode_source(self._source_words(doc)) for doc in docs
         ]
         return Seq2SeqBatch(docs, [s.ids for s in sources]), sources
+
+    def _source_words(self, doc: Doc) -> List[SpacedWord]:
+        """The words the model reads: the doc's first tokens; none for a blank doc."""
+        if all(token.is_space for token in doc):
+            return []
+        return spaced_words(doc)[: self.max_source_length]
 
     def _target_words(self, example: Example) -> List[SpacedWord]:
         text = example.reference._.get(self.target_field)
@@ -383,23 +432,16 @@ class Seq2SeqComponent(TrainablePipe):
             ) from e
 
 
-def source_words(doc: Doc, max_length: int) -> List[SpacedWord]:
-    """The doc's first tokens with their spacing; none for a blank doc."""
-    if all(token.is_space for token in doc):
-        return []
+def spaced_words(doc: Doc) -> List[SpacedWord]:
+    """The doc's tokens with their spacing."""
     return [
-        (token.text, token.i > 0 and not doc[token.i - 1].whitespace_)
-        for token in doc[:max_length]
+        (token.text, token.i > 0 and not doc[token.i - 1].whitespace_) for token in doc
     ]
 
 
 def target_words(doc: Doc) -> List[SpacedWord]:
     """The target text's tokens with their spacing, whitespace tokens left out."""
-    return [
-        (token.text, token.i > 0 and not doc[token.i - 1].whitespace_)
-        for token in doc
-        if not token.is_space
-    ]
+    return [word for word, token in zip(spaced_words(doc), doc) if not token.is_space]
 
 
 def check_settings(**settings: int) -> None:

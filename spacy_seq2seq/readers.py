@@ -3,13 +3,16 @@
 import gzip
 import random
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple, Union
 
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
+
+# A record's location for error messages ("file, line N") and the record.
+Located = Tuple[str, Dict[str, Any]]
 
 
 @registry.readers("spacy-seq2seq.JsonlPairs.v1")
@@ -26,12 +29,56 @@ def create_jsonl_reader(
     doc._.{target_field}. `limit` keeps the first N records (after a seeded
     shuffle, with `shuffle`); 0 keeps all.
     """
-    path = Path(path)
 
+    def read_pair(where: str, record: Dict[str, Any]) -> Tuple[str, str]:
+        return get_text(record, source_field, where), get_text(
+            record, target_field, where
+        )
+
+    return make_reader(Path(path), read_pair, target_field, limit, shuffle, seed)
+
+
+@registry.readers("spacy-seq2seq.JsonlDialogues.v1")
+def create_dialogue_reader(
+    path: Union[str, Path],
+    context_field: str = "context",
+    response_field: str = "response",
+    turn_separator: str = "\n",
+    max_turns: int = 0,
+    limit: int = 0,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> Callable[[Language], Iterable[Example]]:
+    """Read JSONL or JSONL.gz records {context_field: [turns, oldest first],
+    response_field: ...}. The source text is the last `max_turns` turns (0:
+    all) joined by `turn_separator`, as seq2seq_responder reads a doc; the
+    reference doc carries the response as doc._.{response_field}. `limit`,
+    `shuffle` and `seed` as in spacy-seq2seq.JsonlPairs.v1.
+    """
+
+    def read_pair(where: str, record: Dict[str, Any]) -> Tuple[str, str]:
+        turns = get_turns(record, context_field, where)
+        if max_turns:
+            turns = turns[-max_turns:]
+        return turn_separator.join(turns), get_text(record, response_field, where)
+
+    return make_reader(Path(path), read_pair, response_field, limit, shuffle, seed)
+
+
+def make_reader(
+    path: Path,
+    read_pair: Callable[[str, Dict[str, Any]], Tuple[str, str]],
+    target_field: str,
+    limit: int,
+    shuffle: bool,
+    seed: int,
+) -> Callable[[Language], Iterable[Example]]:
     def read(nlp: Language) -> Iterator[Example]:
         if not path.exists():
             raise ValueError(f"Can't find the JSONL file {path}")
-        pairs = read_pairs(path, source_field, target_field)
+        pairs: Iterable[Tuple[str, str]] = (
+            read_pair(where, record) for where, record in read_records(path)
+        )
         if shuffle:
             pairs = list(pairs)
             random.Random(seed).shuffle(pairs)
@@ -51,11 +98,9 @@ def make_example(nlp: Language, source: str, target: str, target_field: str) -> 
     return Example(nlp.make_doc(source), reference)
 
 
-def read_pairs(
-    path: Path, source_field: str, target_field: str
-) -> Iterator[Tuple[str, str]]:
-    """Yield (source, target) strings; a bad line raises an error naming
-    the file and line."""
+def read_records(path: Path) -> Iterator[Located]:
+    """Yield each JSON object of the file with its location; a bad line
+    raises an error naming the file and line."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf8") as file_:
         for line_number, line in enumerate(file_, start=1):
@@ -68,12 +113,27 @@ def read_pairs(
                 raise ValueError(f"Malformed JSON in {where}: {e}") from None
             if not isinstance(record, dict):
                 raise ValueError(f"Expected a JSON object in {where}")
-            for field in (source_field, target_field):
-                if field not in record:
-                    raise ValueError(f"Missing field '{field}' in {where}")
-                if not isinstance(record[field], str):
-                    raise ValueError(
-                        f"Field '{field}' in {where} should be a string, "
-                        f"not {type(record[field]).__name__}"
-                    )
-            yield record[source_field], record[target_field]
+            yield where, record
+
+
+def get_field(record: Dict[str, Any], field: str, where: str) -> Any:
+    if field not in record:
+        raise ValueError(f"Missing field '{field}' in {where}")
+    return record[field]
+
+
+def get_text(record: Dict[str, Any], field: str, where: str) -> str:
+    value = get_field(record, field, where)
+    if not isinstance(value, str):
+        raise ValueError(
+            f"Field '{field}' in {where} should be a string, "
+            f"not {type(value).__name__}"
+        )
+    return value
+
+
+def get_turns(record: Dict[str, Any], field: str, where: str) -> List[str]:
+    value = get_field(record, field, where)
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValueError(f"Field '{field}' in {where} should be a list of strings")
+    return value

@@ -1,8 +1,13 @@
-"""ROUGE scores of generated text against the reference docs' target field."""
+"""Scores of generated text against the reference docs' target field:
+ROUGE for summaries; BLEU, distinct-n and the most common reply for dialogue.
+"""
 
-from typing import Callable, Dict, Iterable
+from collections import Counter
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
+import sacrebleu
 from rouge_score import rouge_scorer
+from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 from spacy.training import Example
 from spacy.util import registry
 
@@ -14,26 +19,70 @@ def make_rouge_scorer() -> Callable[..., Dict[str, float]]:
     return score_rouge
 
 
+@registry.scorers("spacy-seq2seq.ResponseScorer.v1")
+def make_response_scorer() -> Callable[..., Dict[str, Optional[float]]]:
+    return score_responses
+
+
 def score_rouge(
     examples: Iterable[Example], *, field: str = "summary", **kwargs
-) -> Dict[str, float]:
+) -> Dict[str, Optional[float]]:
     """Mean ROUGE-1/2/L F1 (rouge-score, Porter stemming) of doc._.{field}
     against reference._.{field}, keyed "{field}_rouge1" etc. Examples
     without a reference text are skipped.
     """
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
     totals = dict.fromkeys(ROUGE_TYPES, 0.0)
-    n_scored = 0
-    for example in examples:
-        reference = example.reference._.get(field)
-        if reference is None:
-            continue
-        prediction = example.predicted._.get(field) or ""
+    pairs = predictions_and_references(examples, field)
+    for prediction, reference in pairs:
         scores = scorer.score(reference, prediction)
         for rouge_type in ROUGE_TYPES:
             totals[rouge_type] += scores[rouge_type].fmeasure
-        n_scored += 1
     return {
-        f"{field}_{rouge_type}": (total / n_scored if n_scored else None)
+        f"{field}_{rouge_type}": (total / len(pairs) if pairs else None)
         for rouge_type, total in totals.items()
     }
+
+
+def score_responses(
+    examples: Iterable[Example], *, field: str = "response", **kwargs
+) -> Dict[str, Optional[float]]:
+    """Scores of the generated replies doc._.{field}, keyed "{field}_bleu" etc.:
+    - bleu: sacrebleu's corpus BLEU against reference._.{field} (13a
+      tokens, as a fraction like spaCy's other scores: 0.021 is BLEU 2.1);
+    - distinct1, distinct2: unique n-grams / all n-grams over all replies
+      (lowercased 13a tokens), low when the model says the same things;
+    - top_reply_share: the share of the replies that are the most common one.
+    Examples without a reference text are skipped.
+    """
+    pairs = predictions_and_references(examples, field)
+    keys = ("bleu", "distinct1", "distinct2", "top_reply_share")
+    if not pairs:
+        return {f"{field}_{key}": None for key in keys}
+    predictions = [prediction for prediction, _ in pairs]
+    references = [reference for _, reference in pairs]
+    bleu = sacrebleu.corpus_bleu(predictions, [references]).score / 100
+    top_count = Counter(predictions).most_common(1)[0][1]
+    tokenize = Tokenizer13a()
+    tokens = [tokenize(prediction.lower()).split() for prediction in predictions]
+    scores = (bleu, distinct(tokens, 1), distinct(tokens, 2), top_count / len(pairs))
+    return {f"{field}_{key}": score for key, score in zip(keys, scores)}
+
+
+def distinct(texts: List[List[str]], n: int) -> float:
+    """Distinct-n (Li et al. 2016): unique n-grams / all n-grams of the texts."""
+    ngrams = [
+        tuple(tokens[i : i + n]) for tokens in texts for i in range(len(tokens) - n + 1)
+    ]
+    return len(set(ngrams)) / len(ngrams) if ngrams else 0.0
+
+
+def predictions_and_references(
+    examples: Iterable[Example], field: str
+) -> List[Tuple[str, str]]:
+    """(generated text, reference text) of the examples with a reference."""
+    return [
+        (eg.predicted._.get(field) or "", eg.reference._.get(field))
+        for eg in examples
+        if eg.reference._.get(field) is not None
+    ]

@@ -1,12 +1,16 @@
-"""Batched decoding in torch: greedy and beam search over a whole batch at once.
+"""Batched decoding in torch over a whole batch at once: greedy and beam
+search, and top-k / top-p / temperature sampling.
 
-Both return (ids, scores): B×K×L generated ids (PAD after EOS) and B×K
-length-normalised log-probabilities, best candidate first (K = 1 for greedy).
+Each returns (ids, scores): B×K×L generated ids (PAD after EOS) and B×K
+length-normalised log-probabilities, best candidate first (K = 1 for greedy,
+beam_size for beam search, n_best for sampling).
 """
 
+import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
+import numpy
 import torch
 from torch import Tensor
 
@@ -16,15 +20,92 @@ if TYPE_CHECKING:
     from .torch_model import AttentionalSeq2SeqModule, Encoded
 
 NEG_INF = float("-inf")
+DECODINGS = ("beam", "sampling")
 
 
 @dataclass
 class SearchSettings:
+    """How to decode. `decoding` is "beam" (greedy when beam_size = 1) or
+    "sampling" (n_best samples per source, reproducible with `seed`).
+    `no_repeat_ngram_size` blocks repeats of the output's own n-grams,
+    `no_repeat_context_ngram_size` the n-grams of the source.
+    """
+
+    decoding: str = "beam"
     beam_size: int = 4
+    n_best: int = 1
     max_length: int = 30
     min_length: int = 1
     length_penalty: float = 0.0
     no_repeat_ngram_size: int = 0
+    no_repeat_context_ngram_size: int = 0
+    top_k: int = 0
+    top_p: float = 1.0
+    temperature: float = 1.0
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise a ValueError naming the first setting out of range."""
+        problems = [
+            (self.decoding not in DECODINGS, f"decoding must be one of {DECODINGS}"),
+            (self.beam_size < 1, "beam_size must be at least 1"),
+            (self.n_best < 1, "n_best must be at least 1"),
+            (
+                self.decoding == "beam" and self.n_best > self.beam_size,
+                "n_best must not exceed beam_size with beam search",
+            ),
+            (self.max_length < 1, "max_length must be at least 1"),
+            (
+                not 0 <= self.min_length <= self.max_length,
+                "min_length must be in [0, max_length]",
+            ),
+            (
+                min(self.no_repeat_ngram_size, self.no_repeat_context_ngram_size) < 0,
+                "no_repeat n-gram sizes must be >= 0",
+            ),
+            (self.top_k < 0, "top_k must be >= 0 (0 keeps every word)"),
+            (not 0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]"),
+            (self.temperature <= 0.0, "temperature must be > 0"),
+        ]
+        for failed, message in problems:
+            if failed:
+                raise ValueError(f"{message} (search settings: {self})")
+
+
+def decode(
+    model: "AttentionalSeq2SeqModule",
+    encoded: "Encoded",
+    source_ids: Tensor,
+    n_extended: int,
+    settings: SearchSettings,
+    uniforms: Optional[Tensor] = None,
+) -> Tuple[Tensor, Tensor]:
+    """Run the search the settings ask for. Sampling reads its randomness
+    from `uniforms` (B×n_best×max_length, see `sampling_uniforms`).
+    """
+    if settings.decoding == "sampling":
+        if uniforms is None:
+            raise ValueError("Sampling needs the uniforms of each source.")
+        return sample_search(model, encoded, source_ids, n_extended, settings, uniforms)
+    if settings.beam_size == 1:
+        return single_path_search(model, encoded, source_ids, n_extended, settings)
+    return beam_search(model, encoded, source_ids, n_extended, settings)
+
+
+def sampling_uniforms(keys: List[str], settings: SearchSettings) -> numpy.ndarray:
+    """One uniform number per source, sample and step: B×n_best×max_length.
+    Each source's numbers depend only on the seed and its key (its text), so
+    a source gets the same samples whatever batch it is decoded in.
+    """
+    shape = (settings.n_best, settings.max_length)
+    return numpy.stack(
+        [
+            numpy.random.default_rng(
+                [settings.seed, zlib.crc32(key.encode("utf8"))]
+            ).random(shape, dtype=numpy.float32)
+            for key in keys
+        ]
+    )
 
 
 def length_normalizer(lengths: Tensor, alpha: float) -> Tensor:
@@ -32,47 +113,98 @@ def length_normalizer(lengths: Tensor, alpha: float) -> Tensor:
     return ((5.0 + lengths.float()) / 6.0) ** alpha
 
 
-def block_tokens(probs: Tensor, history: Tensor, settings: SearchSettings) -> Tensor:
+def block_tokens(
+    probs: Tensor, history: Tensor, source_ids: Tensor, settings: SearchSettings
+) -> Tensor:
     """Zero, in place, what may not come next: PAD, BOS and UNK always, EOS
     before `min_length`, and any token that would repeat an n-gram of the
-    history. probs: N×V', history: N×t generated ids.
+    history or of the source. probs: N×V', history: N×t generated ids,
+    source_ids: N×T extended ids (the same id space as the generated ones).
     """
     probs[:, [PAD_ID, BOS_ID, UNK_ID]] = 0.0
-    step = history.shape[1]
-    if step < settings.min_length:
+    if history.shape[1] < settings.min_length:
         probs[:, EOS_ID] = 0.0
-    n = settings.no_repeat_ngram_size
-    if n == 1:
-        probs.scatter_(1, history, 0.0)
-    elif n > 1 and step >= n:
-        prefix = history[:, step - n + 1 :]  # N×(n-1), the last n-1 tokens
-        windows = history.unfold(1, n - 1, 1)[:, : step - n + 1]  # N×(t-n+1)×(n-1)
-        seen = (windows == prefix.unsqueeze(1)).all(-1)  # N×(t-n+1)
-        # the token after each window seen before; PAD (already zero) elsewhere
-        banned_ids = history[:, n - 1 :].masked_fill(~seen, PAD_ID)
-        probs.scatter_(1, banned_ids, 0.0)
+    block_ngrams(probs, history, history, settings.no_repeat_ngram_size)
+    block_ngrams(probs, history, source_ids, settings.no_repeat_context_ngram_size)
     return probs
 
 
-def greedy_search(
+def block_ngrams(probs: Tensor, history: Tensor, sequences: Tensor, n: int) -> None:
+    """Zero the tokens that would complete an n-gram of `sequences` (N×S)
+    after the last n - 1 tokens of the history (N×t). n = 0: no blocking.
+    """
+    step, length = history.shape[1], sequences.shape[1]
+    if n == 1:
+        probs.scatter_(1, sequences, 0.0)
+    elif n > 1 and step >= n - 1 and length >= n:
+        prefix = history[:, step - n + 1 :]  # N×(n-1), the last n-1 tokens
+        windows = sequences.unfold(1, n - 1, 1)[:, : length - n + 1]  # N×(S-n+1)×(n-1)
+        seen = (windows == prefix.unsqueeze(1)).all(-1)  # N×(S-n+1)
+        # the token after each window seen; PAD (always blocked) elsewhere
+        banned_ids = sequences[:, n - 1 :].masked_fill(~seen, PAD_ID)
+        probs.scatter_(1, banned_ids, 0.0)
+
+
+def truncate_distribution(probs: Tensor, settings: SearchSettings) -> Tensor:
+    """Apply temperature, top-k and top-p (nucleus) to N×V' probabilities
+    (not necessarily normalised); returns a new, unnormalised tensor.
+    """
+    if settings.temperature != 1.0:
+        # scaled by the row maximum first, so small temperatures can't underflow
+        peak = probs.amax(1, keepdim=True).clamp_min(1e-30)
+        probs = (probs / peak) ** (1.0 / settings.temperature)
+    if 0 < settings.top_k < probs.shape[1]:
+        kth_best = probs.topk(settings.top_k, 1).values[:, -1:]  # N×1
+        probs = probs.masked_fill(probs < kth_best, 0.0)
+    if settings.top_p < 1.0:
+        sorted_probs, order = probs.sort(1, descending=True)
+        mass_before = sorted_probs.cumsum(1) - sorted_probs
+        total = mass_before[:, -1:] + sorted_probs[:, -1:]
+        # the smallest set of best tokens whose mass reaches top_p
+        drop_sorted = mass_before >= settings.top_p * total
+        probs = probs.masked_fill(drop_sorted.scatter(1, order, drop_sorted), 0.0)
+    return probs
+
+
+def draw(probs: Tensor, uniforms: Tensor) -> Tensor:
+    """Inverse-CDF sampling: the first token whose cumulative probability
+    exceeds u times the total. probs: N×V' (unnormalised), uniforms: N in [0, 1).
+    """
+    cumulative = probs.cumsum(1)
+    threshold = uniforms.unsqueeze(1) * cumulative[:, -1:]
+    choice = (cumulative <= threshold).sum(1)
+    # rounding can leave no token above the threshold: take the likeliest
+    return torch.where(choice < probs.shape[1], choice, probs.argmax(1))
+
+
+def single_path_search(
     model: "AttentionalSeq2SeqModule",
     encoded: "Encoded",
     source_ids: Tensor,
     n_extended: int,
     settings: SearchSettings,
+    uniforms: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor]:
+    """One path per row: the likeliest token at each step (greedy), or with
+    `uniforms` (N×max_length) a draw from the truncated distribution.
+    """
     tokens, state, feed = model.start(encoded)
-    batch_size = tokens.shape[0]
-    history = tokens.new_zeros((batch_size, 0))
-    scores = encoded.memory.new_zeros(batch_size)
-    finished = torch.zeros(batch_size, dtype=torch.bool, device=tokens.device)
-    for _ in range(settings.max_length):
+    n_rows = tokens.shape[0]
+    history = tokens.new_zeros((n_rows, 0))
+    scores = encoded.memory.new_zeros(n_rows)
+    finished = torch.zeros(n_rows, dtype=torch.bool, device=tokens.device)
+    for step in range(settings.max_length):
         probs, state, feed = model.next_probs(
             tokens, state, feed, encoded, source_ids, n_extended
         )
-        best_probs, tokens = block_tokens(probs, history, settings).max(-1)
+        probs = block_tokens(probs, history, source_ids, settings)
+        if uniforms is None:
+            tokens = probs.argmax(-1)
+        else:
+            tokens = draw(truncate_distribution(probs, settings), uniforms[:, step])
+        token_probs = probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
         tokens = tokens.masked_fill(finished, PAD_ID)
-        scores += best_probs.log().masked_fill(finished, 0.0)
+        scores += token_probs.log().masked_fill(finished, 0.0)
         history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
         finished |= tokens == EOS_ID
         if finished.all():
@@ -80,6 +212,32 @@ def greedy_search(
     lengths = (history != PAD_ID).sum(1)
     scores = scores / length_normalizer(lengths, settings.length_penalty)
     return history.unsqueeze(1), scores.unsqueeze(1)
+
+
+def sample_search(
+    model: "AttentionalSeq2SeqModule",
+    encoded: "Encoded",
+    source_ids: Tensor,
+    n_extended: int,
+    settings: SearchSettings,
+    uniforms: Tensor,
+) -> Tuple[Tensor, Tensor]:
+    """n_best samples per source (uniforms: B×n_best×max_length), all
+    decoded as rows of one batch, sorted by their score."""
+    batch_size, n_samples, max_length = uniforms.shape
+    rows = torch.arange(batch_size, device=source_ids.device)
+    rows = rows.repeat_interleave(n_samples)
+    ids, scores = single_path_search(
+        model,
+        encoded.select(rows),
+        source_ids[rows],
+        n_extended,
+        settings,
+        uniforms.reshape(batch_size * n_samples, max_length),
+    )
+    ids = ids.view(batch_size, n_samples, -1)
+    scores, order = scores.view(batch_size, n_samples).sort(1, descending=True)
+    return ids.gather(1, order.unsqueeze(-1).expand_as(ids)), scores
 
 
 def beam_search(
@@ -115,7 +273,9 @@ def beam_search(
             tokens, state, feed, encoded, source_ids, n_extended
         )
         # each row's K best continuations are all the search can use: N×K
-        top_probs, top_ids = block_tokens(probs, history, settings).topk(beam_size, 1)
+        top_probs, top_ids = block_tokens(probs, history, source_ids, settings).topk(
+            beam_size, 1
+        )
         top_log_probs = torch.where(finished.unsqueeze(1), pad_only, top_probs.log())
         top_ids = top_ids.masked_fill(finished.unsqueeze(1), PAD_ID)
         candidates = scores.unsqueeze(1) + top_log_probs  # N×K

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .search import SearchSettings, beam_search, greedy_search
+from .search import SearchSettings, decode
 from .vocab import BOS_ID, PAD_ID, UNK_ID
 
 # A forked process (nlp.pipe(n_process=N)) inherits torch's thread pool in a
@@ -284,6 +284,7 @@ class AttentionalSeq2SeqModule(nn.Module):
         target_ids: Optional[Tensor] = None,
         label_smoothing: float = 0.0,
         search: Optional[SearchSettings] = None,
+        uniforms: Optional[Tensor] = None,
     ):
         encoded = self.encode(source, source_lengths)
         if search is None:
@@ -291,8 +292,7 @@ class AttentionalSeq2SeqModule(nn.Module):
             return self.sequence_losses(
                 encoded, source_ids, n_extended, target_ids, label_smoothing
             )
-        search_fn = greedy_search if search.beam_size == 1 else beam_search
-        return search_fn(self, encoded, source_ids, n_extended, search)
+        return decode(self, encoded, source_ids, n_extended, search, uniforms)
 
     def encode(self, source: Tensor, source_lengths: Tensor) -> Encoded:
         memory, final = self.encoder(self.source_dropout(source), source_lengths)

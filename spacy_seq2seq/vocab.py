@@ -65,13 +65,16 @@ class TargetVocab:
         return cls(list(SPECIALS) + kept, attached)
 
     def encode_source(self, words: List[SpacedWord]) -> SourceWords:
-        """Map source words to ids; words outside the vocabulary get copy ids."""
+        """Map source words to ids; words outside the vocabulary get copy ids,
+        whitespace gets UNK (never generated)."""
         ids: List[int] = []
         oov_index: Dict[str, int] = {}
         oov_attached: List[bool] = []
         for word, attached in words:
             word_id = self.index.get(word)
-            if word_id is None:
+            if not word.strip():  # a line break or an empty context: never copied
+                word_id = UNK_ID
+            elif word_id is None:
                 if word not in oov_index:
                     oov_index[word] = len(oov_index)
                     oov_attached.append(attached)

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from spacy_seq2seq.search import SearchSettings, block_tokens
+from spacy_seq2seq.search import SearchSettings
 from spacy_seq2seq.torch_model import AttentionalSeq2SeqModule, RNNEncoder
 from spacy_seq2seq.vocab import EOS_ID, TargetVocab
 
@@ -63,22 +63,6 @@ def test_training_loss_uses_the_search_distribution():
             module.encode(source, SOURCE_LENGTHS), SOURCE_IDS, 3, TARGET_IDS, 1e-9
         )
     assert torch.allclose(fast, smoothed_zero, atol=1e-4)
-
-
-def test_no_repeat_ngram_blocking():
-    settings = SearchSettings(no_repeat_ngram_size=2, min_length=0)
-    history = torch.tensor([[5, 6, 5, 7, 5]])
-    blocked = block_tokens(torch.ones(1, 10), history, settings)
-    assert blocked[0, 5] == 1
-    # after "5", both 6 and 7 would repeat a bigram
-    assert blocked[0, 6] == 0 and blocked[0, 7] == 0
-    assert blocked[0, 8] == 1 and blocked[0, EOS_ID] == 1
-
-
-def test_min_length_blocks_eos():
-    settings = SearchSettings(min_length=3)
-    blocked = block_tokens(torch.ones(1, 10), torch.tensor([[5, 6]]), settings)
-    assert blocked[0, EOS_ID] == 0 and blocked[0, 8] == 1
 
 
 def test_vocab_keeps_spacing_and_copies_source_words():

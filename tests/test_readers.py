@@ -3,7 +3,7 @@ import gzip
 import pytest
 import spacy
 
-from spacy_seq2seq.readers import create_jsonl_reader
+from spacy_seq2seq.readers import create_dialogue_reader, create_jsonl_reader
 
 
 def write(path, lines):
@@ -58,3 +58,36 @@ def test_missing_file_is_a_clear_error(tmp_path):
     read = create_jsonl_reader(tmp_path / "nope.jsonl")
     with pytest.raises(ValueError, match="Can't find"):
         list(read(spacy.blank("en")))
+
+
+def test_dialogue_reader_joins_the_last_turns(tmp_path):
+    path = tmp_path / "dialogues.jsonl"
+    record = (
+        '{"context": ["hi", "have you seen it?", "yes, twice"], "response": "me too"}'
+    )
+    write(path, [record])
+    nlp = spacy.blank("en")
+    (example,) = create_dialogue_reader(path)(nlp)
+    assert example.predicted.text == "hi\nhave you seen it?\nyes, twice"
+    assert example.reference._.response == "me too"
+    assert example.predicted._.response is None
+    read = create_dialogue_reader(path, turn_separator=" | ", max_turns=2)
+    (example,) = read(nlp)
+    assert example.predicted.text == "have you seen it? | yes, twice"
+
+
+@pytest.mark.parametrize(
+    "bad_line,message",
+    [
+        ('{"context": "hi", "response": "hello"}', "should be a list of strings"),
+        ('{"context": ["hi", 2], "response": "hello"}', "should be a list of strings"),
+        ('{"response": "hello"}', "Missing field 'context'"),
+        ('{"context": ["hi"]}', "Missing field 'response'"),
+    ],
+)
+def test_bad_dialogue_lines_name_the_file_and_line(tmp_path, bad_line, message):
+    path = tmp_path / "dialogues.jsonl.gz"
+    write(path, [bad_line])
+    with pytest.raises(ValueError, match=message) as error:
+        list(create_dialogue_reader(path)(spacy.blank("en")))
+    assert f"{path}, line 1" in str(error.value)

@@ -8,7 +8,7 @@ import spacy
 import torch
 
 from spacy_seq2seq.architectures import pad_inputs
-from spacy_seq2seq.search import SearchSettings, beam_search, greedy_search
+from spacy_seq2seq.search import SearchSettings, beam_search, single_path_search
 
 from .conftest import make_summarizer_nlp
 
@@ -51,7 +51,7 @@ def test_beam_size_one_is_greedy_search(trained):
     settings = SearchSettings(beam_size=1, max_length=20, no_repeat_ngram_size=3)
     with torch.no_grad():
         encoded = module.encode(args.kwargs["source"], args.kwargs["source_lengths"])
-        greedy = greedy_search(module, encoded, source_ids, n_extended, settings)
+        greedy = single_path_search(module, encoded, source_ids, n_extended, settings)
         beam = beam_search(module, encoded, source_ids, n_extended, settings)
     assert greedy[0].tolist() == beam[0].tolist()
     assert torch.allclose(greedy[1], beam[1])
