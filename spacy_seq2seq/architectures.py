@@ -31,13 +31,15 @@ Candidate = Tuple[List[int], float]
 @dataclass
 class Seq2SeqBatch:
     """What the model reads. `source_ids` holds each doc's extended ids of the
-    tokens to encode (possibly a prefix of the doc; empty = nothing to encode).
+    tokens to encode, a span of the doc from `source_starts` (default 0);
+    empty = nothing to encode.
     With `target_ids` the model returns each doc's summed loss; with `search`
     (prediction only) it returns the candidates of each doc.
     """
 
     docs: List[Doc]
     source_ids: List[List[int]]
+    source_starts: Optional[List[int]] = None
     target_ids: Optional[List[List[int]]] = None
     search: Optional[SearchSettings] = None
     label_smoothing: float = 0.0
@@ -171,9 +173,9 @@ def search(
         inputs = pad_inputs(model, batch, vectors, rows)
         inputs["search"] = batch.search
         if batch.search.decoding == "sampling":
-            texts = [batch.docs[i].text for i in rows]
+            source_ids = [batch.source_ids[i] for i in rows]
             inputs["uniforms"] = model.ops.asarray(
-                sampling_uniforms(texts, batch.search)
+                sampling_uniforms(source_ids, batch.search)
             )
         ids, scores = model.get_ref("seq2seq").predict(inputs)
         ids, scores = (
@@ -212,8 +214,9 @@ def sequence_losses(
         d_source = backprop_seq2seq(d_losses[ops.asarray1i(rows)])  # B×T×W
         d_vectors = [ops.alloc2f(*v.shape) for v in vectors]
         for row, i in enumerate(rows):
-            length = min(len(batch.source_ids[i]), len(vectors[i]))
-            d_vectors[i][:length] = d_source[row, :length]
+            start = source_start(batch, i)
+            length = min(len(batch.source_ids[i]), len(vectors[i]) - start)
+            d_vectors[i][start : start + length] = d_source[row, :length]
         return backprop_tok2vec(d_vectors)
 
     return losses, backprop
@@ -228,7 +231,12 @@ def pad_inputs(
     source_ids = [batch.source_ids[i] for i in rows]
     return {
         "source": model.ops.pad(
-            [source_vectors(model, vectors[i], len(batch.source_ids[i])) for i in rows]
+            [
+                source_vectors(
+                    model, vectors[i], source_start(batch, i), len(batch.source_ids[i])
+                )
+                for i in rows
+            ]
         ),
         "source_lengths": model.ops.asarray1i([len(ids) for ids in source_ids]),
         "source_ids": pad_ids(model.ops, source_ids),  # B×T
@@ -236,13 +244,20 @@ def pad_inputs(
     }
 
 
-def source_vectors(model: Model, vectors: Floats2d, length: int) -> Floats2d:
-    """The doc's vectors cut to its source length; zeros where the source
-    reads more tokens than the doc has (an empty context: one UNK token)."""
-    if vectors.shape[0] >= length:
-        return vectors[:length]
-    missing = model.ops.alloc2f(length - vectors.shape[0], vectors.shape[1])
-    return model.ops.xp.concatenate([vectors, missing])
+def source_start(batch: Seq2SeqBatch, i: int) -> int:
+    return batch.source_starts[i] if batch.source_starts is not None else 0
+
+
+def source_vectors(
+    model: Model, vectors: Floats2d, start: int, length: int
+) -> Floats2d:
+    """The vectors of the doc's source span; zeros where the source reads
+    more tokens than the doc has (an empty context: one UNK token)."""
+    span = vectors[start : start + length]
+    if span.shape[0] == length:
+        return span
+    missing = model.ops.alloc2f(length - span.shape[0], vectors.shape[1])
+    return model.ops.xp.concatenate([span, missing])
 
 
 def count_copy_only_words(source_ids: List[List[int]], vocab_size: int) -> int:

@@ -274,7 +274,9 @@ class Seq2SeqComponent(TrainablePipe):
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, Any]:
         """The scorer's scores of the predicted texts, and the perplexity of
-        the reference texts under the model ({target_field}_perplexity).
+        the reference texts under the model ({target_field}_perplexity) with
+        its inverse, the geometric-mean probability of a reference token
+        ({target_field}_token_prob: higher is better, so it can be weighted).
         """
         examples = list(examples)
         validate_examples(examples, "Seq2SeqComponent.score")
@@ -282,7 +284,11 @@ class Seq2SeqComponent(TrainablePipe):
         if self.scorer is not None:
             scores.update(self.scorer(examples, field=self.target_field, **kwargs))
         if self.is_initialized:
-            scores[f"{self.target_field}_perplexity"] = self.perplexity(examples)
+            perplexity = self.perplexity(examples)
+            scores[f"{self.target_field}_perplexity"] = perplexity
+            scores[f"{self.target_field}_token_prob"] = (
+                1.0 / perplexity if perplexity is not None else None
+            )
         return scores
 
     def perplexity(self, examples: List[Example]) -> Optional[float]:
@@ -324,16 +330,17 @@ class Seq2SeqComponent(TrainablePipe):
                 f"{self.max_source_length} tokens: only their {self.truncation_side} "
                 f"{self.max_source_length} tokens are read."
             )
-        sources = [
-            self.target_vocab.encode_source(self._source_words(doc)) for doc in docs
-        ]
-        return Seq2SeqBatch(docs, [s.ids for s in sources]), sources
+        starts, words = zip(*(self._source_span(doc) for doc in docs))
+        sources = [self.target_vocab.encode_source(w) for w in words]
+        batch = Seq2SeqBatch(docs, [s.ids for s in sources], source_starts=list(starts))
+        return batch, sources
 
-    def _source_words(self, doc: Doc) -> List[SpacedWord]:
-        """The words the model reads: the doc's first tokens; none for a blank doc."""
+    def _source_span(self, doc: Doc) -> Tuple[int, List[SpacedWord]]:
+        """Where the words the model reads start in the doc, and the words:
+        the doc's first tokens; none for a blank doc."""
         if all(token.is_space for token in doc):
-            return []
-        return spaced_words(doc)[: self.max_source_length]
+            return 0, []
+        return 0, spaced_words(doc)[: self.max_source_length]
 
     def _target_words(self, example: Example) -> List[SpacedWord]:
         text = example.reference._.get(self.target_field)

@@ -1,6 +1,6 @@
 """The dialogue responder: a seq2seq component that answers the last turns."""
 
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -20,15 +20,15 @@ from .vocab import SpacedWord
         "target_field": "response",
         "candidates_field": "responses",
         "turn_separator": "\n",
-        "max_source_length": 100,
+        "max_source_length": 150,
         "max_target_length": 40,
-        "vocab_size": 6000,
+        "vocab_size": 4000,
         "min_count": 2,
         "label_smoothing": 0.0,
         "grad_clip": 5.0,
-        "decoding": "beam",
+        "decoding": "sampling",
         "beam_size": 5,
-        "n_best": 5,
+        "n_best": 1,
         "max_length": 30,
         "min_length": 3,
         "length_penalty": 1.0,
@@ -42,8 +42,9 @@ from .vocab import SpacedWord
     },
     default_score_weights={
         "response_bleu": 0.5,
-        "response_distinct2": 0.5,
+        "response_token_prob": 0.5,
         "response_distinct1": 0.0,
+        "response_distinct2": 0.0,
         "response_perplexity": 0.0,
         "response_top_reply_share": None,
     },
@@ -133,7 +134,8 @@ class ResponderComponent(Seq2SeqComponent):
         super().__init__(vocab, model, name, **settings)
         self.turn_separator = turn_separator
 
-    def _source_words(self, doc: Doc) -> List[SpacedWord]:
+    def _source_span(self, doc: Doc) -> Tuple[int, List[SpacedWord]]:
         if all(token.is_space for token in doc):
-            return [("", False)]
-        return spaced_words(doc)[-self.max_source_length :]
+            return 0, [("", False)]
+        start = max(len(doc) - self.max_source_length, 0)
+        return start, spaced_words(doc)[start:]

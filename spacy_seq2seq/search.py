@@ -92,18 +92,20 @@ def decode(
     return beam_search(model, encoded, source_ids, n_extended, settings)
 
 
-def sampling_uniforms(keys: List[str], settings: SearchSettings) -> numpy.ndarray:
+def sampling_uniforms(
+    source_ids: List[List[int]], settings: SearchSettings
+) -> numpy.ndarray:
     """One uniform number per source, sample and step: B×n_best×max_length.
-    Each source's numbers depend only on the seed and its key (its text), so
+    Each source's numbers depend only on the seed and the source's ids, so
     a source gets the same samples whatever batch it is decoded in.
     """
     shape = (settings.n_best, settings.max_length)
     return numpy.stack(
         [
             numpy.random.default_rng(
-                [settings.seed, zlib.crc32(key.encode("utf8"))]
+                [settings.seed, zlib.crc32(numpy.asarray(ids, dtype="int64").tobytes())]
             ).random(shape, dtype=numpy.float32)
-            for key in keys
+            for ids in source_ids
         ]
     )
 
@@ -186,13 +188,16 @@ def single_path_search(
     uniforms: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor]:
     """One path per row: the likeliest token at each step (greedy), or with
-    `uniforms` (N×max_length) a draw from the truncated distribution.
+    `uniforms` (N×max_length) a draw from the truncated distribution. A row
+    leaves the batch when it ends.
     """
     tokens, state, feed = model.start(encoded)
     n_rows = tokens.shape[0]
+    rows = torch.arange(n_rows, device=tokens.device)  # output row of each row left
     history = tokens.new_zeros((n_rows, 0))
     scores = encoded.memory.new_zeros(n_rows)
-    finished = torch.zeros(n_rows, dtype=torch.bool, device=tokens.device)
+    out_ids = tokens.new_full((n_rows, settings.max_length), PAD_ID)
+    out_scores = encoded.memory.new_zeros(n_rows)
     for step in range(settings.max_length):
         probs, state, feed = model.next_probs(
             tokens, state, feed, encoded, source_ids, n_extended
@@ -202,16 +207,31 @@ def single_path_search(
             tokens = probs.argmax(-1)
         else:
             tokens = draw(truncate_distribution(probs, settings), uniforms[:, step])
-        token_probs = probs.gather(1, tokens.unsqueeze(1)).squeeze(1)
-        tokens = tokens.masked_fill(finished, PAD_ID)
-        scores += token_probs.log().masked_fill(finished, 0.0)
+        scores = scores + probs.gather(1, tokens.unsqueeze(1)).squeeze(1).log()
         history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
-        finished |= tokens == EOS_ID
-        if finished.all():
-            break
-    lengths = (history != PAD_ID).sum(1)
-    scores = scores / length_normalizer(lengths, settings.length_penalty)
-    return history.unsqueeze(1), scores.unsqueeze(1)
+        done = tokens == EOS_ID
+        if step == settings.max_length - 1:
+            done = torch.ones_like(done)
+        if done.any():
+            normalizer = length_normalizer(
+                torch.tensor(step + 1.0), settings.length_penalty
+            )
+            out_ids[rows[done], : step + 1] = history[done]
+            out_scores[rows[done]] = scores[done] / normalizer
+            keep = ~done
+            if not keep.any():
+                break
+            rows, tokens, scores, history = (
+                rows[keep],
+                tokens[keep],
+                scores[keep],
+                history[keep],
+            )
+            state, feed = tuple(s[keep] for s in state), feed[keep]
+            encoded, source_ids = encoded.select(keep), source_ids[keep]
+            if uniforms is not None:
+                uniforms = uniforms[keep]
+    return out_ids[:, : step + 1].unsqueeze(1), out_scores.unsqueeze(1)
 
 
 def sample_search(

@@ -8,10 +8,11 @@ from spacy.language import Language
 from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
-from spacy_seq2seq.readers import create_jsonl_reader
+from spacy_seq2seq.readers import create_dialogue_reader, create_jsonl_reader
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 REUTERS = SHARED / "data" / "reuters21578_headlines"
+CMU_DOG = SHARED / "data" / "cmu_dog"
 
 # A small model, so that overfitting takes seconds.
 SMALL_MODEL = {
@@ -39,6 +40,15 @@ def reuters_dir() -> Path:
     return REUTERS
 
 
+@pytest.fixture(scope="session")
+def cmu_dog_dir() -> Path:
+    if not (CMU_DOG / "train.jsonl.gz").exists():
+        pytest.skip(
+            f"the CMU_DoG dialogue data is not at {CMU_DOG} (../shared is absent)"
+        )
+    return CMU_DOG
+
+
 def read_examples(nlp: Language, path: Path, limit: int) -> List[Example]:
     return list(create_jsonl_reader(path, limit=limit)(nlp))
 
@@ -47,6 +57,14 @@ def make_summarizer_nlp(**config) -> Language:
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "seq2seq_summarizer", name="summarizer", config={"model": SMALL_MODEL, **config}
+    )
+    return nlp
+
+
+def make_responder_nlp(**config) -> Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "seq2seq_responder", name="responder", config={"model": SMALL_MODEL, **config}
     )
     return nlp
 
@@ -61,15 +79,31 @@ class Trained:
 @pytest.fixture(scope="session")
 def trained(reuters_dir: Path) -> Trained:
     """The small summarizer, overfitted on 200 real Reuters pairs."""
-    fix_random_seed(0)
     nlp = make_summarizer_nlp(min_count=1)
     examples = read_examples(nlp, reuters_dir / "train.jsonl.gz", limit=200)
+    return train(nlp, examples, epochs=40)
+
+
+@pytest.fixture(scope="session")
+def trained_responder(cmu_dog_dir: Path) -> Trained:
+    """The small responder, trained on 200 real CMU_DoG pairs."""
+    nlp = make_responder_nlp(min_count=1)
+    read = create_dialogue_reader(cmu_dog_dir / "train.jsonl.gz", limit=200)
+    return train(nlp, list(read(nlp)), epochs=20)
+
+
+def train(nlp: Language, examples: List[Example], epochs: int) -> Trained:
+    """Initialize and train the pipeline's one component on the examples
+    (batches of 25, Adam), recording the mean loss of each epoch."""
+    fix_random_seed(0)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.003, L2=0.0, grad_clip=0.0)
+    (name,) = nlp.pipe_names
     epoch_losses = []
-    for epoch in range(40):
+    for epoch in range(epochs):
         losses: Dict[str, float] = {}
-        for start in range(0, len(examples), 25):
+        batches = range(0, len(examples), 25)
+        for start in batches:
             nlp.update(examples[start : start + 25], sgd=optimizer, losses=losses)
-        epoch_losses.append(losses["summarizer"] / 8)
+        epoch_losses.append(losses[name] / len(batches))
     return Trained(nlp, examples, epoch_losses)

@@ -2,7 +2,15 @@ import pytest
 import spacy
 from thinc.api import Adam
 
-from .conftest import SMALL_MODEL, make_summarizer_nlp, read_examples
+from spacy_seq2seq.readers import create_dialogue_reader
+
+from .conftest import (
+    SMALL_MODEL,
+    make_responder_nlp,
+    make_summarizer_nlp,
+    read_examples,
+    train,
+)
 
 pytestmark = pytest.mark.gpu
 
@@ -26,5 +34,23 @@ def test_summarizer_trains_and_summarizes_on_a_gpu(reuters_dir, mixed_precision)
             epoch_losses.append(losses["summarizer"])
         assert epoch_losses[-1] < epoch_losses[0] / 2
         assert isinstance(nlp(examples[0].reference.text)._.summary, str)
+    finally:
+        spacy.require_cpu()
+
+
+def test_responder_trains_and_samples_on_a_gpu(cmu_dog_dir):
+    spacy.require_gpu(0)
+    try:
+        nlp = make_responder_nlp(min_count=1)
+        read = create_dialogue_reader(cmu_dog_dir / "train.jsonl.gz", limit=100)
+        trained = train(nlp, list(read(nlp)), epochs=10)
+        assert trained.losses[-1] < trained.losses[0] / 2
+        texts = [eg.predicted.text for eg in trained.examples[:8]] + [""]
+        beam = [doc._.responses for doc in nlp.pipe(texts)]
+        assert all(len(responses) == 5 for responses in beam)
+        search = nlp.get_pipe("responder").search
+        search.decoding, search.seed = "sampling", 3
+        sampled = [doc._.response for doc in nlp.pipe(texts)]
+        assert sampled == [nlp(text)._.response for text in texts]
     finally:
         spacy.require_cpu()

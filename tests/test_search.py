@@ -80,14 +80,14 @@ def test_draw_follows_the_distribution_and_skips_zeros():
     assert 0.7 < counts[3] / 4000 < 0.8
 
 
-def test_sampling_uniforms_depend_on_seed_and_text_only():
+def test_sampling_uniforms_depend_on_seed_and_source_only():
     settings = SearchSettings(decoding="sampling", n_best=2, max_length=5, seed=1)
-    first = sampling_uniforms(["hi there", "other"], settings)
-    again = sampling_uniforms(["other", "hi there"], settings)
+    first = sampling_uniforms([[5, 6, 7], [8]], settings)
+    again = sampling_uniforms([[8], [5, 6, 7]], settings)
     assert first.shape == (2, 2, 5)
     assert (first[0] == again[1]).all()
     settings.seed = 2
-    assert not (sampling_uniforms(["hi there"], settings)[0] == first[0]).all()
+    assert not (sampling_uniforms([[5, 6, 7]], settings)[0] == first[0]).all()
 
 
 @pytest.mark.parametrize(
