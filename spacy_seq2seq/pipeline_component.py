@@ -16,6 +16,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from .architectures import Candidate, Seq2SeqBatch, build_torch_layer
+from .schedules import TeacherForcing
 from .search import SearchSettings
 from .training import clip_gradients_by_global_norm
 from .vocab import SourceWords, SpacedWord, TargetVocab
@@ -68,11 +69,14 @@ Prediction = Tuple[SourceWords, List[Candidate]]
         "min_count": 2,
         "label_smoothing": 0.0,
         "grad_clip": 5.0,
+        "teacher_forcing": {"@misc": "spacy-seq2seq.TeacherForcing.v1", "ratio": 1.0},
+        "coverage_loss_weight": 0.0,
         "beam_size": 4,
         "max_length": 30,
         "min_length": 1,
         "length_penalty": 0.0,
         "no_repeat_ngram_size": 3,
+        "coverage_penalty": 0.0,
         "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v1"},
     },
     default_score_weights={
@@ -92,11 +96,14 @@ def make_summarizer(
     min_count: int,
     label_smoothing: float,
     grad_clip: float,
+    teacher_forcing: Callable[[int], float],
+    coverage_loss_weight: float,
     beam_size: int,
     max_length: int,
     min_length: int,
     length_penalty: float,
     no_repeat_ngram_size: int,
+    coverage_penalty: float,
     scorer: Optional[Callable],
 ) -> "Seq2SeqComponent":
     """Generate doc._.summary from the doc's text with an attentional
@@ -113,12 +120,15 @@ def make_summarizer(
         min_count=min_count,
         label_smoothing=label_smoothing,
         grad_clip=grad_clip,
+        teacher_forcing=teacher_forcing,
+        coverage_loss_weight=coverage_loss_weight,
         search=SearchSettings(
             beam_size=beam_size,
             max_length=max_length,
             min_length=min_length,
             length_penalty=length_penalty,
             no_repeat_ngram_size=no_repeat_ngram_size,
+            coverage_penalty=coverage_penalty,
         ),
         scorer=scorer,
     )
@@ -144,6 +154,8 @@ class Seq2SeqComponent(TrainablePipe):
         label_smoothing: float,
         grad_clip: float,
         search: SearchSettings,
+        teacher_forcing: Callable[[int], float] = TeacherForcing(1.0),
+        coverage_loss_weight: float = 0.0,
         scorer: Optional[Callable] = None,
     ) -> None:
         check_settings(
@@ -156,6 +168,10 @@ class Seq2SeqComponent(TrainablePipe):
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(
                 f"label_smoothing must be in [0, 1), not {label_smoothing}"
+            )
+        if coverage_loss_weight < 0.0:
+            raise ValueError(
+                f"coverage_loss_weight must be >= 0, not {coverage_loss_weight}"
             )
         if search.min_length > search.max_length:
             raise ValueError("min_length must not exceed max_length.")
@@ -170,6 +186,10 @@ class Seq2SeqComponent(TrainablePipe):
         self.min_count = min_count
         self.label_smoothing = label_smoothing
         self.grad_clip = grad_clip
+        self.teacher_forcing = teacher_forcing
+        self.coverage_loss_weight = coverage_loss_weight
+        # the updates so far: the teacher forcing schedule's step
+        self.n_updates = 0
         self.search = search
         self.scorer = scorer
         self.target_vocab: Optional[TargetVocab] = None
@@ -235,8 +255,9 @@ class Seq2SeqComponent(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
-        """Teacher-forced cross-entropy per target token, gradients clipped
-        by their global norm. Returns the mean loss per target token.
+        """Cross-entropy per target token (teacher-forced as the schedule
+        says at this update), gradients clipped by their global norm. Returns
+        the mean loss per target token.
         """
         if losses is None:
             losses = {}
@@ -253,10 +274,18 @@ class Seq2SeqComponent(TrainablePipe):
             for words, source in zip(targets, sources)
         ]
         batch.label_smoothing = self.label_smoothing
+        batch.teacher_forcing = self.teacher_forcing(self.n_updates)
+        if not 0.0 <= batch.teacher_forcing <= 1.0:
+            raise ValueError(
+                f"[{self.name}] The teacher forcing schedule gave "
+                f"{batch.teacher_forcing} at update {self.n_updates}: not in [0, 1]."
+            )
+        batch.coverage_loss_weight = self.coverage_loss_weight
         n_tokens = sum(len(t) for t, s in zip(batch.target_ids, sources) if len(s))
         if n_tokens == 0:
             return losses
         doc_losses, backprop = self.model.begin_update(batch)
+        self.n_updates += 1
         backprop(self.model.ops.alloc1f(len(examples)) + 1.0 / n_tokens)
         if self.grad_clip > 0:
             clip_gradients_by_global_norm(self.model, self.grad_clip)
