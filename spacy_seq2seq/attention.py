@@ -165,7 +165,8 @@ class CosineAttention(DotAttention):
 
     def __init__(self, width: int, window: int, coverage: bool) -> None:
         super().__init__(width, window, coverage)
-        self.strength = nn.Parameter(torch.tensor(float(width) ** 0.5))
+        # 1-d: thinc's optimizers can't update 0-d arrays
+        self.strength = nn.Parameter(torch.full((1,), float(width) ** 0.5))
 
     def keys(self, memory: Tensor) -> Tensor:
         return F.normalize(memory, dim=-1)
