@@ -169,9 +169,10 @@ class Seq2SeqComponent(TrainablePipe):
             raise ValueError(
                 f"label_smoothing must be in [0, 1), not {label_smoothing}"
             )
-        if coverage_loss_weight < 0.0:
+        if coverage_loss_weight < 0.0 or search.coverage_penalty < 0.0:
             raise ValueError(
-                f"coverage_loss_weight must be >= 0, not {coverage_loss_weight}"
+                "coverage_loss_weight and coverage_penalty must be >= 0, not "
+                f"{coverage_loss_weight} and {search.coverage_penalty}"
             )
         if search.min_length > search.max_length:
             raise ValueError("min_length must not exceed max_length.")

@@ -1,6 +1,7 @@
 """The model family's settings: each changes what the model computes."""
 
 import pytest
+import spacy
 import torch
 from thinc.api import Model
 
@@ -267,3 +268,10 @@ def test_unidirectional_encoder_takes_an_odd_width():
         hidden_width=11,
         bidirectional=False,
     )
+
+
+@pytest.mark.parametrize("setting", ["coverage_loss_weight", "coverage_penalty"])
+def test_negative_coverage_weights_are_an_error(setting):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="must be >= 0"):
+        nlp.add_pipe("seq2seq_summarizer", config={setting: -0.1})
