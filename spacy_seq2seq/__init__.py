@@ -5,13 +5,23 @@ from .conversation import Conversation
 from .pipeline_component import Seq2SeqComponent, make_summarizer
 from .readers import create_dialogue_reader, create_jsonl_reader
 from .responder import ResponderComponent, make_responder
+from .schedules import (
+    ExponentialDecay,
+    InverseSigmoidDecay,
+    LinearDecay,
+    TeacherForcing,
+)
 from .scorers import make_response_scorer, make_rouge_scorer
 
 __all__ = [
     "AttentionalSeq2Seq",
     "Conversation",
+    "ExponentialDecay",
+    "InverseSigmoidDecay",
+    "LinearDecay",
     "ResponderComponent",
     "Seq2SeqComponent",
+    "TeacherForcing",
     "create_dialogue_reader",
     "create_jsonl_reader",
     "make_responder",

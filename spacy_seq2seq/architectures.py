@@ -1,7 +1,7 @@
 """Thinc wrappers: the source tok2vec sub-layer feeding the torch seq2seq module."""
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from spacy.tokens import Doc
@@ -17,8 +17,10 @@ from thinc.api import (
 )
 from thinc.types import Floats1d, Floats2d, Ints2d
 
+from .attention import ATTENTION_TYPES
+from .initialization import INIT_SCHEMES
 from .search import SearchSettings, sampling_uniforms
-from .torch_model import RNN_TYPES, AttentionalSeq2SeqModule
+from .torch_model import FIXED_CONTEXTS, RNN_TYPES, AttentionalSeq2SeqModule
 from .vocab import PAD_ID
 
 # Sources searched at once (each with beam_size rows).
@@ -32,9 +34,10 @@ Candidate = Tuple[List[int], float]
 class Seq2SeqBatch:
     """What the model reads. `source_ids` holds each doc's extended ids of the
     tokens to encode, a span of the doc from `source_starts` (default 0);
-    empty = nothing to encode.
-    With `target_ids` the model returns each doc's summed loss; with `search`
-    (prediction only) it returns the candidates of each doc.
+    empty = nothing to encode. With `target_ids` the model returns each doc's
+    summed loss, trained with the given label smoothing, teacher forcing
+    ratio and coverage loss weight; with `search` (prediction only) it
+    returns the candidates of each doc.
     """
 
     docs: List[Doc]
@@ -43,6 +46,8 @@ class Seq2SeqBatch:
     target_ids: Optional[List[List[int]]] = None
     search: Optional[SearchSettings] = None
     label_smoothing: float = 0.0
+    teacher_forcing: float = 1.0
+    coverage_loss_weight: float = 0.0
 
 
 @registry.architectures("spacy-seq2seq.AttentionalSeq2Seq.v1")
@@ -53,10 +58,17 @@ def AttentionalSeq2Seq(
     hidden_width: int = 256,
     attention_width: int = 256,
     encoder_layers: int = 1,
+    bidirectional: bool = True,
     rnn_type: str = "lstm",
+    attention: str = "additive",
+    attention_heads: int = 1,
+    attention_window: int = 0,
+    input_feeding: bool = True,
+    coverage: bool = False,
     dropout: float = 0.2,
     copy: bool = True,
     tie_embeddings: bool = True,
+    init: str = "default",
     mixed_precision: bool = False,
     nO: Optional[int] = None,
 ) -> Model[Seq2SeqBatch, Any]:
@@ -65,27 +77,65 @@ def AttentionalSeq2Seq(
     target vocabulary (nO) is known.
 
     tok2vec: embeds the source tokens, e.g. spacy.Tok2Vec.v2 or a listener.
-    hidden_width: width of the encoder states (both directions) and decoder.
-    encoder_layers: layers of the bidirectional encoder.
-    rnn_type: "lstm" or "gru".
+    hidden_width: width of the encoder states (both directions together) and
+        of the decoder, so that dot-product scores compare them directly.
+    encoder_layers: stacked encoder layers, with `dropout` between them.
+    bidirectional: read the source both ways (each direction hidden_width / 2).
+    rnn_type: "lstm" or "gru", for the encoder and the decoder.
+    attention: the score, "additive" (v^T tanh(W_s s + W_h h)), "dot",
+        "general" (s^T W h), "scaled_dot", "cosine" or "multihead"; or no
+        attention: "none_init" (the encoder's final states C only start the
+        decoder) or "none_every_step" (C is also fed to every step).
+    attention_width: hidden width of the additive score, total width of the
+        multi-head projections; the other scores do not use it.
+    attention_heads: heads of the "multihead" attention.
+    attention_window: 0 for global attention; D > 0 for Luong's local-p
+        attention over [p_t - D, p_t + D] around a predicted position p_t.
+    input_feeding: feed the attentional output back with the next token.
+    coverage: feed the sum of the previous attention into the score.
+    dropout: on the source vectors, between the encoder layers and in the
+        decoder (spaCy's [training] dropout does not reach the torch module).
     copy: mix in a pointer-generator copy distribution over the source.
     tie_embeddings: score output words against the target embeddings.
+    init: "default" (torch's), "xavier", "he" or "orthogonal" (recurrent
+        weights).
     mixed_precision: run the torch module under CUDA autocast (GPU only).
     """
-    if rnn_type not in RNN_TYPES:
+    check_choice("rnn_type", rnn_type, RNN_TYPES)
+    check_choice("attention", attention, ATTENTION_TYPES + FIXED_CONTEXTS)
+    check_choice("init", init, INIT_SCHEMES)
+    if hidden_width <= 0 or (bidirectional and hidden_width % 2):
         raise ValueError(
-            f"rnn_type must be one of {sorted(RNN_TYPES)}, not '{rnn_type}'"
-        )
-    if hidden_width <= 0 or hidden_width % 2:
-        raise ValueError(
-            f"hidden_width must be a positive even number (two directions), not {hidden_width}"
+            f"hidden_width must be a positive number, and even when bidirectional "
+            f"(two directions), not {hidden_width}"
         )
     if encoder_layers < 1 or not 0.0 <= dropout < 1.0:
         raise ValueError("encoder_layers must be >= 1 and dropout in [0, 1).")
+    if attention_heads < 1 or attention_window < 0:
+        raise ValueError("attention_heads must be >= 1 and attention_window >= 0.")
+    if attention_heads > 1 and attention != "multihead":
+        raise ValueError('attention_heads > 1 needs attention = "multihead".')
+    if attention == "multihead" and attention_width % attention_heads:
+        raise ValueError(
+            f"attention_width ({attention_width}) must be divisible by "
+            f"attention_heads ({attention_heads})."
+        )
+    if attention in FIXED_CONTEXTS:
+        needs_attention = {
+            "copy": copy,
+            "coverage": coverage,
+            "attention_window": attention_window,
+        }
+        for name, value in needs_attention.items():
+            if value:
+                raise ValueError(
+                    f'{name} needs attention; with attention = "{attention}" '
+                    f"set it to {0 if name == 'attention_window' else 'false'}."
+                )
     return Model(
         "attentional_seq2seq",
         forward,
-        init=init,
+        init=init_model,
         layers=[tok2vec],
         refs={"tok2vec": tok2vec},
         dims={"nO": nO},
@@ -94,16 +144,30 @@ def AttentionalSeq2Seq(
             "hidden_width": hidden_width,
             "attention_width": attention_width,
             "encoder_layers": encoder_layers,
+            "bidirectional": bidirectional,
             "rnn_type": rnn_type,
+            "attention": attention,
+            "attention_heads": attention_heads,
+            "attention_window": attention_window,
+            "input_feeding": input_feeding,
+            "coverage": coverage,
             "dropout": dropout,
             "copy": copy,
             "tie_embeddings": tie_embeddings,
+            "init": init,
             "mixed_precision": mixed_precision,
         },
     )
 
 
-def init(model: Model, X: Optional[Seq2SeqBatch] = None, Y: Any = None) -> None:
+def check_choice(name: str, value: str, allowed: Iterable[str]) -> None:
+    if value not in allowed:
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}"
+        )
+
+
+def init_model(model: Model, X: Optional[Seq2SeqBatch] = None, Y: Any = None) -> None:
     model.get_ref("tok2vec").initialize(X=X.docs if X is not None else None)
     build_torch_layer(model)
 
@@ -119,17 +183,9 @@ def build_torch_layer(model: Model) -> None:
         raise ValueError(
             "mixed_precision = true needs a GPU: train with --gpu-id, or set it to false."
         )
+    settings = {k: v for k, v in model.attrs.items() if k != "mixed_precision"}
     module = AttentionalSeq2SeqModule(
-        model.get_ref("tok2vec").get_dim("nO"),
-        model.get_dim("nO"),
-        embed_width=model.attrs["embed_width"],
-        hidden_width=model.attrs["hidden_width"],
-        attention_width=model.attrs["attention_width"],
-        encoder_layers=model.attrs["encoder_layers"],
-        rnn_type=model.attrs["rnn_type"],
-        dropout=model.attrs["dropout"],
-        copy=model.attrs["copy"],
-        tie_embeddings=model.attrs["tie_embeddings"],
+        model.get_ref("tok2vec").get_dim("nO"), model.get_dim("nO"), **settings
     )
     wrapped = PyTorchWrapper_v2(
         module,
@@ -207,6 +263,8 @@ def sequence_losses(
     inputs = pad_inputs(model, batch, vectors, rows)
     inputs["target_ids"] = pad_ids(ops, [batch.target_ids[i] for i in rows])
     inputs["label_smoothing"] = batch.label_smoothing
+    inputs["teacher_forcing"] = batch.teacher_forcing
+    inputs["coverage_loss_weight"] = batch.coverage_loss_weight
     row_losses, backprop_seq2seq = model.get_ref("seq2seq")(inputs, is_train)
     losses[ops.asarray1i(rows)] = row_losses
 

@@ -17,6 +17,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from .architectures import Candidate, Seq2SeqBatch, build_torch_layer
+from .schedules import TeacherForcing
 from .search import SearchSettings
 from .training import clip_gradients_by_global_norm
 from .vocab import SourceWords, SpacedWord, TargetVocab
@@ -72,11 +73,14 @@ PERPLEXITY_BATCH_SIZE = 256
         "min_count": 2,
         "label_smoothing": 0.0,
         "grad_clip": 5.0,
+        "teacher_forcing": {"@misc": "spacy-seq2seq.TeacherForcing.v1", "ratio": 1.0},
+        "coverage_loss_weight": 0.0,
         "beam_size": 4,
         "max_length": 30,
         "min_length": 1,
         "length_penalty": 0.0,
         "no_repeat_ngram_size": 3,
+        "coverage_penalty": 0.0,
         "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v1"},
     },
     default_score_weights={
@@ -96,11 +100,14 @@ def make_summarizer(
     min_count: int,
     label_smoothing: float,
     grad_clip: float,
+    teacher_forcing: Callable[[int], float],
+    coverage_loss_weight: float,
     beam_size: int,
     max_length: int,
     min_length: int,
     length_penalty: float,
     no_repeat_ngram_size: int,
+    coverage_penalty: float,
     scorer: Optional[Callable],
 ) -> "Seq2SeqComponent":
     """Generate doc._.summary from the doc's text with an attentional
@@ -117,12 +124,15 @@ def make_summarizer(
         min_count=min_count,
         label_smoothing=label_smoothing,
         grad_clip=grad_clip,
+        teacher_forcing=teacher_forcing,
+        coverage_loss_weight=coverage_loss_weight,
         search=SearchSettings(
             beam_size=beam_size,
             max_length=max_length,
             min_length=min_length,
             length_penalty=length_penalty,
             no_repeat_ngram_size=no_repeat_ngram_size,
+            coverage_penalty=coverage_penalty,
         ),
         scorer=scorer,
     )
@@ -155,6 +165,8 @@ class Seq2SeqComponent(TrainablePipe):
         grad_clip: float,
         search: SearchSettings,
         candidates_field: Optional[str] = None,
+        teacher_forcing: Callable[[int], float] = TeacherForcing(1.0),
+        coverage_loss_weight: float = 0.0,
         scorer: Optional[Callable] = None,
     ) -> None:
         check_settings(
@@ -167,6 +179,10 @@ class Seq2SeqComponent(TrainablePipe):
                 f"label_smoothing must be in [0, 1), not {label_smoothing}"
             )
         search.validate()
+        if coverage_loss_weight < 0.0:
+            raise ValueError(
+                f"coverage_loss_weight must be >= 0, not {coverage_loss_weight}"
+            )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -178,6 +194,10 @@ class Seq2SeqComponent(TrainablePipe):
         self.min_count = min_count
         self.label_smoothing = label_smoothing
         self.grad_clip = grad_clip
+        self.teacher_forcing = teacher_forcing
+        self.coverage_loss_weight = coverage_loss_weight
+        # the updates so far: the teacher forcing schedule's step
+        self.n_updates = 0
         self.search = search
         self.candidates_field = candidates_field
         self.scorer = scorer
@@ -249,8 +269,9 @@ class Seq2SeqComponent(TrainablePipe):
         sgd: Optional[Optimizer] = None,
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
-        """Teacher-forced cross-entropy per target token, gradients clipped
-        by their global norm. Returns the mean loss per target token.
+        """Cross-entropy per target token (teacher-forced as the schedule
+        says at this update), gradients clipped by their global norm. Returns
+        the mean loss per target token.
         """
         if losses is None:
             losses = {}
@@ -261,9 +282,17 @@ class Seq2SeqComponent(TrainablePipe):
             raise ValueError(Errors.E109.format(name=self.name))
         batch, n_tokens = self._make_training_batch(examples)
         batch.label_smoothing = self.label_smoothing
+        batch.teacher_forcing = self.teacher_forcing(self.n_updates)
+        if not 0.0 <= batch.teacher_forcing <= 1.0:
+            raise ValueError(
+                f"[{self.name}] The teacher forcing schedule gave "
+                f"{batch.teacher_forcing} at update {self.n_updates}: not in [0, 1]."
+            )
+        batch.coverage_loss_weight = self.coverage_loss_weight
         if n_tokens == 0:
             return losses
         doc_losses, backprop = self.model.begin_update(batch)
+        self.n_updates += 1
         backprop(self.model.ops.alloc1f(len(examples)) + 1.0 / n_tokens)
         if self.grad_clip > 0:
             clip_gradients_by_global_norm(self.model, self.grad_clip)

@@ -2,8 +2,9 @@
 search, and top-k / top-p / temperature sampling.
 
 Each returns (ids, scores): B×K×L generated ids (PAD after EOS) and B×K
-length-normalised log-probabilities, best candidate first (K = 1 for greedy,
-beam_size for beam search, n_best for sampling).
+length-normalised log-probabilities (in beam search plus the coverage
+penalty), best candidate first (K = 1 for greedy, beam_size for beam search,
+n_best for sampling).
 """
 
 import zlib
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 NEG_INF = float("-inf")
 DECODINGS = ("beam", "sampling")
+# Coverage below this counts as this: a source position never attended costs
+# log(MIN_COVERAGE) instead of -inf, which would tie every hypothesis.
+MIN_COVERAGE = 1e-6
 
 
 @dataclass
@@ -43,6 +47,7 @@ class SearchSettings:
     top_p: float = 1.0
     temperature: float = 1.0
     seed: int = 0
+    coverage_penalty: float = 0.0
 
     def validate(self) -> None:
         """Raise a ValueError naming the first setting out of range."""
@@ -66,6 +71,7 @@ class SearchSettings:
             (self.top_k < 0, "top_k must be >= 0 (0 keeps every word)"),
             (not 0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]"),
             (self.temperature <= 0.0, "temperature must be > 0"),
+            (self.coverage_penalty < 0.0, "coverage_penalty must be >= 0"),
         ]
         for failed, message in problems:
             if failed:
@@ -113,6 +119,15 @@ def sampling_uniforms(
 def length_normalizer(lengths: Tensor, alpha: float) -> Tensor:
     """GNMT's length penalty ((5 + |Y|) / 6) ** alpha; 1 when alpha = 0."""
     return ((5.0 + lengths.float()) / 6.0) ** alpha
+
+
+def coverage_penalty(coverage: Optional[Tensor], mask: Tensor, beta: float) -> Tensor:
+    """GNMT's coverage penalty beta * sum_i log(min(c_i, 1)) over the real
+    source positions: N×T coverage (summed attention), N×T mask -> N.
+    """
+    if coverage is None:
+        raise ValueError("coverage_penalty needs a model with attention.")
+    return beta * (coverage.clamp(MIN_COVERAGE, 1.0).log() * mask).sum(-1)
 
 
 def block_tokens(
@@ -273,7 +288,8 @@ def beam_search(
     with PAD at no cost, so it competes with the live ones on its
     length-normalised score. A source is done when its best hypothesis has
     finished (or at max_length); its rows leave the batch once a quarter of
-    the batch is done.
+    the batch is done. With a coverage penalty, a hypothesis is ranked by its
+    normalised score plus the penalty of its coverage, frozen once it finishes.
     """
     batch_size, beam_size = encoded.memory.shape[0], settings.beam_size
     device = source_ids.device
@@ -282,6 +298,7 @@ def beam_search(
     scores = encoded.memory.new_zeros(batch_size)  # N, summed log-probabilities
     lengths = torch.zeros_like(tokens)
     finished = torch.zeros_like(tokens, dtype=torch.bool)
+    penalty = scores.new_zeros(batch_size)  # N, coverage penalties
     searched = torch.arange(batch_size, device=device)  # the b sources left
     recorded = torch.zeros_like(searched, dtype=torch.bool)
     pad_only = encoded.memory.new_full((1, beam_size), NEG_INF)
@@ -292,6 +309,11 @@ def beam_search(
         probs, state, feed = model.next_probs(
             tokens, state, feed, encoded, source_ids, n_extended
         )
+        if settings.coverage_penalty:
+            live = coverage_penalty(
+                model.coverage(state), encoded.mask, settings.coverage_penalty
+            )
+            penalty = torch.where(finished, penalty, live)
         # each row's K best continuations are all the search can use: N×K
         top_probs, top_ids = block_tokens(probs, history, source_ids, settings).topk(
             beam_size, 1
@@ -301,7 +323,7 @@ def beam_search(
         candidates = scores.unsqueeze(1) + top_log_probs  # N×K
         candidate_lengths = lengths + (~finished).long()  # N
         normalizer = length_normalizer(candidate_lengths, settings.length_penalty)
-        ranked = candidates / normalizer.unsqueeze(1)  # N×K
+        ranked = candidates / normalizer.unsqueeze(1) + penalty.unsqueeze(1)  # N×K
         n_searched = searched.shape[0]
         rows_per_source = tokens.shape[0] // n_searched
         _, best = ranked.view(n_searched, -1).topk(beam_size, 1)  # b×K, sorted
@@ -309,7 +331,7 @@ def beam_search(
         rows = (offsets + best // beam_size).view(-1)  # b×K, the row each extends
         tokens = top_ids.view(n_searched, -1).gather(1, best).view(-1)
         scores = candidates.view(n_searched, -1).gather(1, best).view(-1)
-        lengths = candidate_lengths[rows]
+        lengths, penalty = candidate_lengths[rows], penalty[rows]
         finished = finished[rows] | (tokens == EOS_ID)
         history = torch.cat([history[rows], tokens.unsqueeze(1)], dim=1)
         state, feed = tuple(s[rows] for s in state), feed[rows]
@@ -321,6 +343,7 @@ def beam_search(
         new = done & ~recorded
         if new.any():
             final = scores / length_normalizer(lengths, settings.length_penalty)
+            final = final + penalty
             final, order = final.view(n_searched, beam_size)[new].sort(
                 1, descending=True
             )
@@ -338,6 +361,7 @@ def beam_search(
             searched, recorded = searched[~recorded], recorded[~recorded]
             encoded, source_ids = encoded.select(keep), source_ids[keep]
             tokens, scores, lengths = tokens[keep], scores[keep], lengths[keep]
+            penalty = penalty[keep]
             finished, history, feed = finished[keep], history[keep], feed[keep]
             state = tuple(s[keep] for s in state)
     return out_ids, out_scores

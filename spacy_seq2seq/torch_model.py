@@ -1,5 +1,6 @@
-"""The PyTorch encoder-decoder: a bidirectional RNN encoder, and a decoder with
-additive attention, input feeding and a pointer-generator copy distribution.
+"""The PyTorch encoder-decoder: a (bi)directional RNN encoder, and a decoder with
+attention (or a fixed context), input feeding, coverage and a
+pointer-generator copy distribution.
 
 Shapes: B batch, T source length, U target length, W source vector width,
 H hidden width, E target embedding width, V vocabulary, X copy-only words.
@@ -12,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .attention import make_attention
+from .initialization import initialize_weights
 from .search import SearchSettings, decode
 from .vocab import BOS_ID, PAD_ID, UNK_ID
 
@@ -20,33 +23,40 @@ from .vocab import BOS_ID, PAD_ID, UNK_ID
 # as torch's own DataLoader workers do.
 os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
-# (h, c) for an LSTM, (h,) for a GRU; each B×H.
+# The decoding state: (h, c) for an LSTM, (h,) for a GRU, each B×H; when
+# the decoder attends, then the coverage, the sum of the attention so far (B×T).
 State = Tuple[Tensor, ...]
 RNN_TYPES = {"lstm": (nn.LSTM, nn.LSTMCell), "gru": (nn.GRU, nn.GRUCell)}
+# No attention: the encoder's summary C as the decoder's initial state only
+# (Sutskever et al. 2014), or also fed to the decoder at every step (Cho et al. 2014).
+FIXED_CONTEXTS = ("none_init", "none_every_step")
 
 
 class Encoded(NamedTuple):
     memory: Tensor  # B×T×H, the encoder states h_1..h_T
-    memory_proj: Tensor  # B×T×A, W_h h_i, computed once per source
+    keys: Tensor  # B×T×K, the attention's keys, computed once per source
     mask: Tensor  # B×T, True at real source tokens
+    summary: Tensor  # B×H, the encoder's final states C
     state: State  # the decoder's initial state
 
     def select(self, rows: Tensor) -> "Encoded":
         """Take these rows: repeat them for beams, or drop finished ones."""
         return Encoded(
             self.memory[rows],
-            self.memory_proj[rows],
+            self.keys[rows],
             self.mask[rows],
+            self.summary[rows],
             tuple(s[rows] for s in self.state),
         )
 
 
 class RNNEncoder(nn.Module):
-    """Bidirectional LSTM/GRU over padded source vectors. The backward
-    direction reads each source reversed within its own length, so no state at
-    a real position sees padding: the states packing would give, without
-    packing's slow per-step backward pass on CPU
-    (scripts/benchmark_encoder.py: 4x faster here).
+    """Stacked LSTM/GRU over padded source vectors, with dropout between the
+    layers. Bidirectional, each direction is H/2 wide; its backward direction
+    reads each source reversed within its own length, so no state at a real
+    position sees padding: the states packing would give, without packing's
+    slow per-step backward pass on CPU (scripts/benchmark_encoder.py: 4x
+    faster here).
     """
 
     def __init__(
@@ -56,15 +66,21 @@ class RNNEncoder(nn.Module):
         n_layers: int,
         rnn_type: str,
         dropout: float,
+        bidirectional: bool = True,
     ) -> None:
         super().__init__()
         rnn_class = RNN_TYPES[rnn_type][0]
         widths = [input_width] + [hidden_width] * (n_layers - 1)
+        direction_width = hidden_width // 2 if bidirectional else hidden_width
         self.forward_rnns = nn.ModuleList(
-            rnn_class(width, hidden_width // 2, batch_first=True) for width in widths
+            rnn_class(width, direction_width, batch_first=True) for width in widths
         )
-        self.backward_rnns = nn.ModuleList(
-            rnn_class(width, hidden_width // 2, batch_first=True) for width in widths
+        self.backward_rnns = (
+            nn.ModuleList(
+                rnn_class(width, direction_width, batch_first=True) for width in widths
+            )
+            if bidirectional
+            else None
         )
         self.dropout = nn.Dropout(dropout)
 
@@ -75,21 +91,23 @@ class RNNEncoder(nn.Module):
         lengths = lengths.to(source.device)
         reverse = reversal_index(lengths, source.shape[1])
         states = source
-        for layer, (forward_rnn, backward_rnn) in enumerate(
-            zip(self.forward_rnns, self.backward_rnns)
-        ):
+        for layer, forward_rnn in enumerate(self.forward_rnns):
             if layer > 0:
                 states = self.dropout(states)
-            forward_states, _ = forward_rnn(states)  # B×T×H/2
+            forward_states, _ = forward_rnn(states)  # B×T×H/2, or B×T×H
+            if self.backward_rnns is None:
+                states = forward_states
+                continue
+            backward_rnn = self.backward_rnns[layer]
             backward_states, _ = backward_rnn(reverse_within_length(states, reverse))
             states = torch.cat(
                 [forward_states, reverse_within_length(backward_states, reverse)], -1
             )  # B×T×H
         last = (lengths - 1).view(-1, 1, 1)
         last = last.expand(-1, 1, forward_states.shape[-1])
-        final = torch.cat(
-            [forward_states.gather(1, last), backward_states.gather(1, last)], -1
-        )  # B×1×H
+        final = forward_states.gather(1, last)  # B×1×H/2, or B×1×H
+        if self.backward_rnns is not None:
+            final = torch.cat([final, backward_states.gather(1, last)], -1)  # B×1×H
         return states, final.squeeze(1)
 
 
@@ -105,34 +123,15 @@ def reverse_within_length(sequences: Tensor, index: Tensor) -> Tensor:
     return sequences.gather(1, index.unsqueeze(-1).expand_as(sequences))
 
 
-class AdditiveAttention(nn.Module):
-    """Bahdanau's score v^T tanh(W_s s + W_h h_i), masked to real source tokens."""
-
-    def __init__(
-        self, query_width: int, memory_width: int, attention_width: int
-    ) -> None:
-        super().__init__()
-        self.memory_proj = nn.Linear(memory_width, attention_width, bias=False)
-        self.query_proj = nn.Linear(query_width, attention_width)
-        self.v = nn.Linear(attention_width, 1, bias=False)
-
-    def forward(
-        self, query: Tensor, memory: Tensor, memory_proj: Tensor, mask: Tensor
-    ) -> Tuple[Tensor, Tensor]:
-        energy = torch.tanh(memory_proj + self.query_proj(query).unsqueeze(1))  # B×T×A
-        scores = self.v(energy).squeeze(-1).masked_fill(~mask, float("-inf"))  # B×T
-        weights = torch.softmax(scores, dim=-1)  # B×T
-        context = torch.bmm(weights.unsqueeze(1), memory).squeeze(1)  # B×H
-        return context, weights
-
-
 class AttentionalDecoder(nn.Module):
-    """One RNN step per target token. The previous attentional output is fed
-    back with the previous token (input feeding); the output comes from
-    tanh(W[c_t; s_t]); with copy, a gate p_gen mixes the vocabulary
-    distribution with the attention over the source words (See et al. 2017).
-    With tied embeddings the output layer scores words against their input
-    embeddings (Press & Wolf 2017) after a projection to the embedding width.
+    """One RNN step per target token, then attention over the encoder states
+    (or the encoder's fixed summary C) and the attentional output
+    tanh(W[c_t; s_t]). With input feeding that output is fed back with the
+    next token (Luong et al. 2015); with copy, a gate p_gen mixes the
+    vocabulary distribution with the attention over the source words (See et
+    al. 2017). With tied embeddings the output layer scores words against
+    their input embeddings (Press & Wolf 2017) after a projection to the
+    embedding width.
     """
 
     def __init__(
@@ -140,44 +139,87 @@ class AttentionalDecoder(nn.Module):
         vocab_size: int,
         embed_width: int,
         hidden_width: int,
+        *,
+        attention: str,
         attention_width: int,
+        attention_heads: int,
+        attention_window: int,
         rnn_type: str,
         dropout: float,
+        input_feeding: bool,
+        coverage: bool,
         copy: bool,
         tie_embeddings: bool,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
+        self.n_hidden = 2 if rnn_type == "lstm" else 1
+        self.input_feeding = input_feeding
+        self.context_every_step = attention == "none_every_step"
         self.embed = nn.Embedding(vocab_size, embed_width, padding_idx=PAD_ID)
         # unit-norm rows on average: N(0, 1) would make tied logits huge
         nn.init.normal_(self.embed.weight, std=embed_width**-0.5)
         with torch.no_grad():
             self.embed.weight[PAD_ID].zero_()
-        self.cell = RNN_TYPES[rnn_type][1](embed_width + hidden_width, hidden_width)
-        self.attention = AdditiveAttention(hidden_width, hidden_width, attention_width)
-        self.combine = nn.Linear(2 * hidden_width, hidden_width, bias=False)
+        n_fed = int(input_feeding) + int(self.context_every_step)
+        self.cell = RNN_TYPES[rnn_type][1](
+            embed_width + n_fed * hidden_width, hidden_width
+        )
+        self.attention = (
+            None
+            if attention in FIXED_CONTEXTS
+            else make_attention(
+                attention,
+                hidden_width,
+                attention_width=attention_width,
+                heads=attention_heads,
+                window=attention_window,
+                coverage=coverage,
+            )
+        )
+        has_context = attention != "none_init"
+        combined_width = (1 + int(has_context)) * hidden_width
+        self.combine = nn.Linear(combined_width, hidden_width, bias=False)
         if tie_embeddings:
             self.generator = nn.Linear(hidden_width, embed_width, bias=False)
             self.generator_bias = nn.Parameter(torch.zeros(vocab_size))
         else:
             self.generator = nn.Linear(hidden_width, vocab_size)
             self.generator_bias = None
-        self.copy_gate = nn.Linear(2 * hidden_width + embed_width, 1) if copy else None
+        self.copy_gate = nn.Linear(combined_width + embed_width, 1) if copy else None
         self.dropout = nn.Dropout(dropout)
 
     def step(
         self, tokens: Tensor, state: State, feed: Tensor, encoded: Encoded
-    ) -> Tuple[State, Tensor, Tensor, Tensor]:
-        """Advance one step. Copy-only ids (>= V) are read as UNK."""
+    ) -> Tuple[State, Tensor, Tensor, Optional[Tensor]]:
+        """Advance one step: the new state, the attentional output, the copy
+        gate's input and the B×T attention (None without attention).
+        Copy-only ids (>= V) are read as UNK.
+        """
         tokens = tokens.masked_fill(tokens >= self.vocab_size, UNK_ID)
         embedded = self.dropout(self.embed(tokens))  # B×E
-        cell_input = torch.cat([embedded, feed], dim=-1)  # B×(E+H)
-        new_state = self.cell(cell_input, state if len(state) > 1 else state[0])
-        state = new_state if isinstance(new_state, tuple) else (new_state,)
-        context, attention = self.attention(
-            state[0], encoded.memory, encoded.memory_proj, encoded.mask
-        )  # B×H, B×T
-        combined = torch.cat([context, state[0]], dim=-1)  # B×2H
+        inputs = [embedded]
+        if self.input_feeding:
+            inputs.append(feed)  # B×H
+        if self.context_every_step:
+            inputs.append(encoded.summary)  # B×H
+        hidden = state[: self.n_hidden]
+        new_hidden = self.cell(
+            torch.cat(inputs, dim=-1), hidden if self.n_hidden > 1 else hidden[0]
+        )
+        hidden = new_hidden if isinstance(new_hidden, tuple) else (new_hidden,)
+        if self.attention is None:
+            attention = None
+            contexts = [encoded.summary] if self.context_every_step else []
+            state = hidden
+        else:
+            coverage = state[self.n_hidden]
+            context, attention = self.attention(
+                hidden[0], encoded.keys, encoded.memory, encoded.mask, coverage
+            )  # B×H, B×T
+            contexts = [context]
+            state = hidden + (coverage + attention,)
+        combined = torch.cat(contexts + [hidden[0]], dim=-1)  # B×2H (B×H: no context)
         feed = self.dropout(torch.tanh(self.combine(combined)))  # B×H
         copy_input = torch.cat([combined, embedded], dim=-1)  # B×(2H+E)
         return state, feed, copy_input, attention
@@ -192,7 +234,7 @@ class AttentionalDecoder(nn.Module):
         self,
         feed: Tensor,
         copy_input: Tensor,
-        attention: Tensor,
+        attention: Optional[Tensor],
         source_ids: Tensor,
         n_extended: int,
     ) -> Tensor:
@@ -213,7 +255,7 @@ class AttentionalDecoder(nn.Module):
         self,
         feed: Tensor,
         copy_input: Tensor,
-        attention: Tensor,
+        attention: Optional[Tensor],
         source_ids: Tensor,
         target_ids: Tensor,
     ) -> Tensor:
@@ -248,17 +290,29 @@ class AttentionalSeq2SeqModule(nn.Module):
         *,
         embed_width: int,
         hidden_width: int,
-        attention_width: int,
         encoder_layers: int,
+        bidirectional: bool,
         rnn_type: str,
+        attention: str,
+        attention_width: int,
+        attention_heads: int,
+        attention_window: int,
+        input_feeding: bool,
+        coverage: bool,
         dropout: float,
         copy: bool,
         tie_embeddings: bool,
+        init: str,
     ) -> None:
         super().__init__()
         self.source_dropout = nn.Dropout(dropout)
         self.encoder = RNNEncoder(
-            source_width, hidden_width, encoder_layers, rnn_type, dropout
+            source_width,
+            hidden_width,
+            encoder_layers,
+            rnn_type,
+            dropout,
+            bidirectional,
         )
         n_state = 2 if rnn_type == "lstm" else 1
         self.bridge = nn.ModuleList(
@@ -268,12 +322,18 @@ class AttentionalSeq2SeqModule(nn.Module):
             vocab_size,
             embed_width,
             hidden_width,
-            attention_width,
-            rnn_type,
-            dropout,
-            copy,
-            tie_embeddings,
+            attention=attention,
+            attention_width=attention_width,
+            attention_heads=attention_heads,
+            attention_window=attention_window,
+            rnn_type=rnn_type,
+            dropout=dropout,
+            input_feeding=input_feeding,
+            coverage=coverage,
+            copy=copy,
+            tie_embeddings=tie_embeddings,
         )
+        initialize_weights(self, init)
 
     def forward(
         self,
@@ -283,6 +343,8 @@ class AttentionalSeq2SeqModule(nn.Module):
         n_extended: int,
         target_ids: Optional[Tensor] = None,
         label_smoothing: float = 0.0,
+        teacher_forcing: float = 1.0,
+        coverage_loss_weight: float = 0.0,
         search: Optional[SearchSettings] = None,
         uniforms: Optional[Tensor] = None,
     ):
@@ -290,17 +352,34 @@ class AttentionalSeq2SeqModule(nn.Module):
         if search is None:
             assert target_ids is not None
             return self.sequence_losses(
-                encoded, source_ids, n_extended, target_ids, label_smoothing
+                encoded,
+                source_ids,
+                n_extended,
+                target_ids,
+                label_smoothing,
+                teacher_forcing,
+                coverage_loss_weight,
             )
         return decode(self, encoded, source_ids, n_extended, search, uniforms)
 
     def encode(self, source: Tensor, source_lengths: Tensor) -> Encoded:
-        memory, final = self.encoder(self.source_dropout(source), source_lengths)
+        memory, summary = self.encoder(self.source_dropout(source), source_lengths)
         positions = torch.arange(source.shape[1], device=source.device)
         mask = positions.unsqueeze(0) < source_lengths.to(source.device).unsqueeze(1)
-        memory_proj = self.decoder.attention.memory_proj(memory)
-        state = tuple(torch.tanh(layer(final)) for layer in self.bridge)
-        return Encoded(memory, memory_proj, mask, state)
+        state = tuple(torch.tanh(layer(summary)) for layer in self.bridge)
+        attention = self.decoder.attention
+        if attention is None:
+            return Encoded(memory, memory, mask, summary, state)
+        coverage = memory.new_zeros(mask.shape)  # B×T
+        return Encoded(
+            memory, attention.keys(memory), mask, summary, state + (coverage,)
+        )
+
+    def coverage(self, state: State) -> Optional[Tensor]:
+        """The B×T sum of the attention so far (None without attention)."""
+        if self.decoder.attention is None:
+            return None
+        return state[self.decoder.n_hidden]
 
     def start(self, encoded: Encoded) -> Tuple[Tensor, State, Tensor]:
         """BOS tokens, the initial state and an empty input feed."""
@@ -333,10 +412,17 @@ class AttentionalSeq2SeqModule(nn.Module):
         n_extended: int,
         target_ids: Tensor,
         label_smoothing: float,
+        teacher_forcing: float = 1.0,
+        coverage_loss_weight: float = 0.0,
     ) -> Tensor:
-        """Teacher-forced cross-entropy, summed per sequence over the real
-        target tokens: B×U target ids (EOS-terminated, PAD-padded) -> B.
+        """Cross-entropy, summed per sequence over the real target tokens:
+        B×U target ids (EOS-terminated, PAD-padded) -> B. The decoder reads
+        the gold previous token with probability `teacher_forcing`, else its
+        own sample. With `coverage_loss_weight`, plus that times See et al.'s
+        coverage loss sum_i min(a_t,i, c_t,i) at each step.
         """
+        if coverage_loss_weight > 0 and self.decoder.attention is None:
+            raise ValueError("The coverage loss needs a model with attention.")
         if self.decoder.copy_gate is None:
             target_ids = target_ids.masked_fill(
                 target_ids >= self.decoder.vocab_size, UNK_ID
@@ -351,9 +437,17 @@ class AttentionalSeq2SeqModule(nn.Module):
             copy_inputs.append(copy_input)
             attentions.append(attention)
             tokens = target_ids[:, t]
+            if teacher_forcing < 1.0:
+                with torch.no_grad():
+                    probs = self.decoder.probs(
+                        feed, copy_input, attention, source_ids, n_extended
+                    )  # B×(V+X)
+                tokens = scheduled_sample(tokens, probs, teacher_forcing)
         feeds = torch.stack(feeds, 1)  # B×U×H
         copy_inputs = torch.stack(copy_inputs, 1)  # B×U×(2H+E)
-        attentions = torch.stack(attentions, 1)  # B×U×T
+        attentions = (
+            torch.stack(attentions, 1) if self.decoder.attention is not None else None
+        )  # B×U×T
         source_ids = source_ids.unsqueeze(1)  # B×1×T
         if label_smoothing > 0.0:
             probs = self.decoder.probs(
@@ -368,4 +462,18 @@ class AttentionalSeq2SeqModule(nn.Module):
             losses = -self.decoder.target_log_probs(
                 feeds, copy_inputs, attentions, source_ids, target_ids
             )  # B×U
+        if coverage_loss_weight > 0:
+            coverage = attentions.cumsum(1) - attentions  # B×U×T, before each step
+            overlap = torch.minimum(attentions, coverage).sum(-1)  # B×U
+            losses = losses + coverage_loss_weight * overlap
         return (losses * (target_ids != PAD_ID)).sum(1)  # B
+
+
+def scheduled_sample(gold: Tensor, probs: Tensor, teacher_forcing: float) -> Tensor:
+    """Scheduled sampling (Bengio et al. 2015): each row's next input is its
+    gold token with probability `teacher_forcing`, else a token sampled from
+    the model's B×(V+X) distribution `probs` (no gradient flows through it).
+    """
+    sampled = torch.multinomial(probs.float(), 1).squeeze(1)  # B
+    use_gold = torch.rand(gold.shape, device=gold.device) < teacher_forcing
+    return torch.where(use_gold, gold, sampled)

@@ -43,12 +43,19 @@ def tiny_module(**settings) -> AttentionalSeq2SeqModule:
     defaults = dict(
         embed_width=6,
         hidden_width=10,
-        attention_width=5,
         encoder_layers=2,
+        bidirectional=True,
         rnn_type="lstm",
+        attention="additive",
+        attention_width=5,
+        attention_heads=1,
+        attention_window=0,
+        input_feeding=True,
+        coverage=False,
         dropout=0.0,
         copy=True,
         tie_embeddings=True,
+        init="default",
     )
     return AttentionalSeq2SeqModule(8, 20, **{**defaults, **settings})
 
