@@ -4,6 +4,7 @@ from .architectures import AttentionalSeq2Seq
 from .conversation import Conversation
 from .pipeline_component import Seq2SeqComponent, make_summarizer
 from .readers import create_dialogue_reader, create_jsonl_reader
+from .render import render_attention
 from .responder import ResponderComponent, make_responder
 from .schedules import (
     ExponentialDecay,
@@ -28,4 +29,5 @@ __all__ = [
     "make_response_scorer",
     "make_rouge_scorer",
     "make_summarizer",
+    "render_attention",
 ]

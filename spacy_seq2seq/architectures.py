@@ -29,6 +29,10 @@ SEARCH_CHUNK_SIZE = 64
 # One candidate of a search: generated ids and normalised log-probability.
 Candidate = Tuple[List[int], float]
 
+# What the decoder attended to while producing a text: the U×T attention
+# over the source tokens and the U probabilities that each word was copied.
+Alignment = Tuple[Floats2d, Floats1d]
+
 
 @dataclass
 class Seq2SeqBatch:
@@ -48,6 +52,7 @@ class Seq2SeqBatch:
     label_smoothing: float = 0.0
     teacher_forcing: float = 1.0
     coverage_loss_weight: float = 0.0
+    align: bool = False
 
 
 @registry.architectures("spacy-seq2seq.AttentionalSeq2Seq.v1")
@@ -198,19 +203,45 @@ def build_torch_layer(model: Model) -> None:
 
 
 def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Callable]:
-    """Returns Floats1d per-doc losses given target ids, or per-doc lists of
-    candidates given search settings (empty for docs with no source).
+    """Returns Floats1d per-doc losses given target ids; per-doc lists of
+    candidates given search settings (empty for docs with no source); or,
+    with `align`, the per-doc alignments of the target ids (None for docs
+    with no source).
     """
     if not model.has_ref("seq2seq"):
         raise ValueError("The seq2seq model is not initialized.")
     vectors, backprop_tok2vec = model.get_ref("tok2vec")(batch.docs, is_train)
+    if (batch.search is not None or batch.align) and is_train:
+        raise ValueError("Search and alignment run at prediction only.")
     if batch.search is not None:
-        if is_train:
-            raise ValueError("Search runs at prediction only.")
         return search(model, batch, vectors), lambda d_candidates: []
     if batch.target_ids is None:
         raise ValueError("The seq2seq model needs target ids or search settings.")
+    if batch.align:
+        return align(model, batch, vectors), lambda d_alignments: []
     return sequence_losses(model, batch, vectors, backprop_tok2vec, is_train)
+
+
+def align(
+    model: Model, batch: Seq2SeqBatch, vectors: List[Floats2d]
+) -> List[Optional[Alignment]]:
+    assert batch.target_ids is not None
+    alignments: List[Optional[Alignment]] = [None for _ in batch.docs]
+    rows = [i for i, ids in enumerate(batch.source_ids) if ids]
+    for start in range(0, len(rows), SEARCH_CHUNK_SIZE):
+        chunk = rows[start : start + SEARCH_CHUNK_SIZE]
+        inputs = pad_inputs(model, batch, vectors, chunk)
+        inputs["target_ids"] = pad_ids(model.ops, [batch.target_ids[i] for i in chunk])
+        inputs["align"] = True
+        weights, copy = model.get_ref("seq2seq").predict(inputs)
+        weights, copy = model.ops.to_numpy(weights), model.ops.to_numpy(copy)
+        for row, i in enumerate(chunk):
+            length = len(batch.target_ids[i])
+            alignments[i] = (
+                weights[row, :length, : len(batch.source_ids[i])],
+                copy[row, :length],
+            )
+    return alignments
 
 
 def search(

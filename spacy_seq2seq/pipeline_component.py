@@ -16,11 +16,11 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from .architectures import Candidate, Seq2SeqBatch, build_torch_layer
+from .architectures import Alignment, Candidate, Seq2SeqBatch, build_torch_layer
 from .schedules import TeacherForcing
 from .search import SearchSettings
 from .training import clip_gradients_by_global_norm
-from .vocab import SourceWords, SpacedWord, TargetVocab
+from .vocab import EOS_ID, PAD_ID, SourceWords, SpacedWord, TargetVocab
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -54,8 +54,9 @@ maxout_pieces = 2
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
-# One prediction per doc: its source words and its candidates, best first.
-Prediction = Tuple[SourceWords, List[Candidate]]
+# One prediction per doc: its source words, its candidates, best first, and
+# with store_attention the alignment of the best one.
+Prediction = Tuple[SourceWords, List[Candidate], Optional[Alignment]]
 
 # Docs per forward pass when scoring the perplexity of reference texts.
 PERPLEXITY_BATCH_SIZE = 256
@@ -81,6 +82,7 @@ PERPLEXITY_BATCH_SIZE = 256
         "length_penalty": 0.0,
         "no_repeat_ngram_size": 3,
         "coverage_penalty": 0.0,
+        "store_attention": False,
         "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v1"},
     },
     default_score_weights={
@@ -108,10 +110,13 @@ def make_summarizer(
     length_penalty: float,
     no_repeat_ngram_size: int,
     coverage_penalty: float,
+    store_attention: bool,
     scorer: Optional[Callable],
 ) -> "Seq2SeqComponent":
     """Generate doc._.summary from the doc's text with an attentional
-    encoder-decoder trained on (text, summary) pairs."""
+    encoder-decoder trained on (text, summary) pairs. With
+    `store_attention`, doc._.summary_attention holds what the decoder
+    attended to for each word (see spacy_seq2seq.render_attention)."""
     return Seq2SeqComponent(
         nlp.vocab,
         model,
@@ -134,6 +139,7 @@ def make_summarizer(
             no_repeat_ngram_size=no_repeat_ngram_size,
             coverage_penalty=coverage_penalty,
         ),
+        store_attention=store_attention,
         scorer=scorer,
     )
 
@@ -165,6 +171,7 @@ class Seq2SeqComponent(TrainablePipe):
         grad_clip: float,
         search: SearchSettings,
         candidates_field: Optional[str] = None,
+        store_attention: bool = False,
         teacher_forcing: Callable[[int], float] = TeacherForcing(1.0),
         coverage_loss_weight: float = 0.0,
         scorer: Optional[Callable] = None,
@@ -200,6 +207,7 @@ class Seq2SeqComponent(TrainablePipe):
         self.n_updates = 0
         self.search = search
         self.candidates_field = candidates_field
+        self.store_attention = store_attention
         self.scorer = scorer
         self.target_vocab: Optional[TargetVocab] = None
         self.cfg: Dict[str, Any] = {}
@@ -246,13 +254,18 @@ class Seq2SeqComponent(TrainablePipe):
         batch, sources = self._make_batch(docs)
         batch.search = self.search
         candidates = self.model.predict(batch)
-        return list(zip(sources, candidates))
+        alignments: List[Optional[Alignment]] = [None] * len(docs)
+        if self.store_attention:
+            batch.search, batch.align = None, True
+            batch.target_ids = [best_ids(c) for c in candidates]
+            alignments = self.model.predict(batch)
+        return list(zip(sources, candidates, alignments))
 
     def set_annotations(
         self, docs: Iterable[Doc], predictions: List[Prediction]
     ) -> None:
         assert self.target_vocab is not None
-        for doc, (source, candidates) in zip(docs, predictions):
+        for doc, (source, candidates, alignment) in zip(docs, predictions):
             texts: Dict[str, float] = {}
             for ids, score in candidates:  # best first; two can read the same
                 texts.setdefault(self.target_vocab.decode(ids, source), score)
@@ -260,6 +273,47 @@ class Seq2SeqComponent(TrainablePipe):
             if self.candidates_field is not None:
                 n_best = list(texts.items())[: self.search.n_best]
                 doc._.set(self.candidates_field, n_best)
+            if self.store_attention:
+                doc._.set(
+                    self.attention_field, self._attention(source, candidates, alignment)
+                )
+
+    @property
+    def attention_field(self) -> str:
+        return f"{self.target_field}_attention"
+
+    @property
+    def store_attention(self) -> bool:
+        """Whether doc._.{target_field}_attention gets the best text's attention."""
+        return self._store_attention
+
+    @store_attention.setter
+    def store_attention(self, value: bool) -> None:
+        self._store_attention = value
+        if value:
+            install_extensions(self.attention_field)
+
+    def _attention(
+        self,
+        source: SourceWords,
+        candidates: List[Candidate],
+        alignment: Optional[Alignment],
+    ) -> Optional[Dict[str, Any]]:
+        """The best text's attention as stored on the doc: its words (EOS
+        included) and source words, "weights" (target × source) and "copy"
+        (each word's probability of being copied)."""
+        if alignment is None:
+            return None
+        assert self.target_vocab is not None
+        weights, copy = alignment
+        return {
+            "source": source.words,
+            "target": [
+                self.target_vocab.word(i, source)[0] for i in best_ids(candidates)
+            ],
+            "weights": weights,
+            "copy": copy,
+        }
 
     def update(
         self,
@@ -466,6 +520,18 @@ class Seq2SeqComponent(TrainablePipe):
             raise ValueError(
                 f"[{self.name}] Can't load the model weights from {source}: {e}"
             ) from e
+
+
+def best_ids(candidates: List[Candidate]) -> List[int]:
+    """The best candidate's ids up to and including EOS; none without one."""
+    if not candidates:
+        return []
+    ids = candidates[0][0]
+    return (
+        ids[: ids.index(EOS_ID) + 1]
+        if EOS_ID in ids
+        else [i for i in ids if i != PAD_ID]
+    )
 
 
 def spaced_words(doc: Doc) -> List[SpacedWord]:

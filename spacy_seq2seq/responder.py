@@ -41,6 +41,7 @@ from .vocab import SpacedWord
         "top_p": 0.9,
         "temperature": 1.0,
         "seed": 0,
+        "store_attention": False,
         "scorer": {"@scorers": "spacy-seq2seq.ResponseScorer.v1"},
     },
     default_score_weights={
@@ -80,6 +81,7 @@ def make_responder(
     top_p: float,
     temperature: float,
     seed: int,
+    store_attention: bool,
     scorer: Optional[Callable],
 ) -> "ResponderComponent":
     """Answer the conversation in the doc's text (its turns, oldest first,
@@ -119,6 +121,7 @@ def make_responder(
             temperature=temperature,
             seed=seed,
         ),
+        store_attention=store_attention,
         scorer=scorer,
     )
 

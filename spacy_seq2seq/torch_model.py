@@ -347,8 +347,12 @@ class AttentionalSeq2SeqModule(nn.Module):
         coverage_loss_weight: float = 0.0,
         search: Optional[SearchSettings] = None,
         uniforms: Optional[Tensor] = None,
+        align: bool = False,
     ):
         encoded = self.encode(source, source_lengths)
+        if align:
+            assert target_ids is not None
+            return self.align(encoded, target_ids)
         if search is None:
             assert target_ids is not None
             return self.sequence_losses(
@@ -374,6 +378,59 @@ class AttentionalSeq2SeqModule(nn.Module):
         return Encoded(
             memory, attention.keys(memory), mask, summary, state + (coverage,)
         )
+
+    def read_targets(
+        self,
+        encoded: Encoded,
+        source_ids: Tensor,
+        n_extended: int,
+        target_ids: Tensor,
+        teacher_forcing: float = 1.0,
+    ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+        """Run the decoder over B×U target ids, reading the gold previous
+        token with probability `teacher_forcing`, else its own sample.
+        Returns the B×U×H outputs, B×U×(2H+E) copy gate inputs and B×U×T
+        attention (None without attention).
+        """
+        tokens, state, feed = self.start(encoded)
+        feeds, copy_inputs, attentions = [], [], []
+        for t in range(target_ids.shape[1]):
+            state, feed, copy_input, attention = self.decoder.step(
+                tokens, state, feed, encoded
+            )
+            feeds.append(feed)
+            copy_inputs.append(copy_input)
+            attentions.append(attention)
+            tokens = target_ids[:, t]
+            if teacher_forcing < 1.0:
+                with torch.no_grad():
+                    probs = self.decoder.probs(
+                        feed, copy_input, attention, source_ids, n_extended
+                    )  # B×(V+X)
+                tokens = scheduled_sample(tokens, probs, teacher_forcing)
+        return (
+            torch.stack(feeds, 1),
+            torch.stack(copy_inputs, 1),
+            torch.stack(attentions, 1) if self.decoder.attention is not None else None,
+        )
+
+    def align(self, encoded: Encoded, target_ids: Tensor) -> Tuple[Tensor, Tensor]:
+        """What the decoder attended to while producing the B×U target ids
+        (a generated text): the B×U×T attention, and the B×U probability that
+        each word was copied (1 - p_gen; 0 without copy). Without attention
+        the weights are 0.
+        """
+        batch_size, length = target_ids.shape
+        unused = torch.zeros_like(target_ids[:, :1])  # no sampling: never read
+        _, copy_inputs, attentions = self.read_targets(encoded, unused, 0, target_ids)
+        if attentions is None:
+            attentions = encoded.memory.new_zeros(
+                (batch_size, length, encoded.mask.shape[1])
+            )
+        if self.decoder.copy_gate is None:
+            return attentions, attentions.new_zeros((batch_size, length))
+        p_gen = torch.sigmoid(self.decoder.copy_gate(copy_inputs)).squeeze(-1)  # B×U
+        return attentions, 1.0 - p_gen
 
     def coverage(self, state: State) -> Optional[Tensor]:
         """The B×T sum of the attention so far (None without attention)."""
@@ -427,27 +484,9 @@ class AttentionalSeq2SeqModule(nn.Module):
             target_ids = target_ids.masked_fill(
                 target_ids >= self.decoder.vocab_size, UNK_ID
             )
-        tokens, state, feed = self.start(encoded)
-        feeds, copy_inputs, attentions = [], [], []
-        for t in range(target_ids.shape[1]):
-            state, feed, copy_input, attention = self.decoder.step(
-                tokens, state, feed, encoded
-            )
-            feeds.append(feed)
-            copy_inputs.append(copy_input)
-            attentions.append(attention)
-            tokens = target_ids[:, t]
-            if teacher_forcing < 1.0:
-                with torch.no_grad():
-                    probs = self.decoder.probs(
-                        feed, copy_input, attention, source_ids, n_extended
-                    )  # B×(V+X)
-                tokens = scheduled_sample(tokens, probs, teacher_forcing)
-        feeds = torch.stack(feeds, 1)  # B×U×H
-        copy_inputs = torch.stack(copy_inputs, 1)  # B×U×(2H+E)
-        attentions = (
-            torch.stack(attentions, 1) if self.decoder.attention is not None else None
-        )  # B×U×T
+        feeds, copy_inputs, attentions = self.read_targets(
+            encoded, source_ids, n_extended, target_ids, teacher_forcing
+        )
         source_ids = source_ids.unsqueeze(1)  # B×1×T
         if label_smoothing > 0.0:
             probs = self.decoder.probs(

@@ -12,14 +12,19 @@ SpacedWord = Tuple[str, bool]
 
 
 class SourceWords:
-    """The source tokens of one doc as the decoder sees them: their extended
-    ids, and the source words outside the vocabulary that can only be copied
-    (extended id = len(vocab) + position in `oov_words`).
+    """The source tokens of one doc as the decoder sees them: their words,
+    their extended ids, and the source words outside the vocabulary that can
+    only be copied (extended id = len(vocab) + position in `oov_words`).
     """
 
     def __init__(
-        self, ids: List[int], oov_words: List[str], oov_attached: List[bool]
+        self,
+        words: List[str],
+        ids: List[int],
+        oov_words: List[str],
+        oov_attached: List[bool],
     ) -> None:
+        self.words = words
         self.ids = ids
         self.oov_words = oov_words
         self.oov_attached = oov_attached
@@ -80,7 +85,7 @@ class TargetVocab:
                     oov_attached.append(attached)
                 word_id = len(self.words) + oov_index[word]
             ids.append(word_id)
-        return SourceWords(ids, list(oov_index), oov_attached)
+        return SourceWords([w for w, _ in words], ids, list(oov_index), oov_attached)
 
     def encode_target(self, words: Iterable[str], source: SourceWords) -> List[int]:
         """Map target words to ids, ending with EOS. A word outside the
@@ -98,16 +103,19 @@ class TargetVocab:
                 break
             if word_id == BOS_ID:
                 continue
-            if word_id >= len(self.words):
-                oov = word_id - len(self.words)
-                word, attached = source.oov_words[oov], source.oov_attached[oov]
-            else:
-                word = self.words[word_id]
-                attached = word in self.attached
+            word, attached = self.word(word_id, source)
             if pieces and not attached:
                 pieces.append(" ")
             pieces.append(word)
         return "".join(pieces)
+
+    def word(self, word_id: int, source: SourceWords) -> SpacedWord:
+        """The word of an extended id, with its spacing."""
+        if word_id >= len(self.words):
+            oov = word_id - len(self.words)
+            return source.oov_words[oov], source.oov_attached[oov]
+        word = self.words[word_id]
+        return word, word in self.attached
 
     def to_json(self) -> Dict[str, Any]:
         return {"words": self.words, "attached": sorted(self.attached)}
