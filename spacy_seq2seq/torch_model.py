@@ -352,7 +352,7 @@ class AttentionalSeq2SeqModule(nn.Module):
         encoded = self.encode(source, source_lengths)
         if align:
             assert target_ids is not None
-            return self.align(encoded, target_ids)
+            return self.align(encoded, source_ids, n_extended, target_ids)
         if search is None:
             assert target_ids is not None
             return self.sequence_losses(
@@ -414,15 +414,18 @@ class AttentionalSeq2SeqModule(nn.Module):
             torch.stack(attentions, 1) if self.decoder.attention is not None else None,
         )
 
-    def align(self, encoded: Encoded, target_ids: Tensor) -> Tuple[Tensor, Tensor]:
+    def align(
+        self, encoded: Encoded, source_ids: Tensor, n_extended: int, target_ids: Tensor
+    ) -> Tuple[Tensor, Tensor]:
         """What the decoder attended to while producing the B×U target ids
         (a generated text): the B×U×T attention, and the B×U probability that
         each word was copied (1 - p_gen; 0 without copy). Without attention
         the weights are 0.
         """
         batch_size, length = target_ids.shape
-        unused = torch.zeros_like(target_ids[:, :1])  # no sampling: never read
-        _, copy_inputs, attentions = self.read_targets(encoded, unused, 0, target_ids)
+        _, copy_inputs, attentions = self.read_targets(
+            encoded, source_ids, n_extended, target_ids
+        )
         if attentions is None:
             attentions = encoded.memory.new_zeros(
                 (batch_size, length, encoded.mask.shape[1])
