@@ -224,6 +224,12 @@ class AttentionalDecoder(nn.Module):
         copy_input = torch.cat([combined, embedded], dim=-1)  # B×(2H+E)
         return state, feed, copy_input, attention
 
+    def generation_probability(self, copy_input: Tensor) -> Tensor:
+        """p_gen, the copy gate's weight of the vocabulary distribution
+        against copying: ...×(2H+E) -> ...×1 (needs copy)."""
+        assert self.copy_gate is not None
+        return torch.sigmoid(self.copy_gate(copy_input))
+
     def vocab_logits(self, feed: Tensor) -> Tensor:
         """...×H -> ...×V"""
         if self.generator_bias is None:
@@ -243,7 +249,7 @@ class AttentionalDecoder(nn.Module):
         """
         generated = torch.softmax(self.vocab_logits(feed), dim=-1)  # ...×V
         if self.copy_gate is not None:
-            p_gen = torch.sigmoid(self.copy_gate(copy_input))  # ...×1
+            p_gen = self.generation_probability(copy_input)  # ...×1
             generated = generated * p_gen
         probs = F.pad(generated, (0, n_extended))  # ...×(V+X), a new tensor
         if self.copy_gate is None:
@@ -270,7 +276,7 @@ class AttentionalDecoder(nn.Module):
         generated = generated.masked_fill(~in_vocab, float("-inf"))
         if self.copy_gate is None:
             return generated
-        p_gen = torch.sigmoid(self.copy_gate(copy_input)).squeeze(-1)  # B×U
+        p_gen = self.generation_probability(copy_input).squeeze(-1)  # B×U
         matches = source_ids == target_ids.unsqueeze(-1)  # B×U×T
         copied = (attention * matches).sum(-1)  # B×U
         probs = p_gen * generated.exp() + (1.0 - p_gen) * copied
@@ -432,7 +438,7 @@ class AttentionalSeq2SeqModule(nn.Module):
             )
         if self.decoder.copy_gate is None:
             return attentions, attentions.new_zeros((batch_size, length))
-        p_gen = torch.sigmoid(self.decoder.copy_gate(copy_inputs)).squeeze(-1)  # B×U
+        p_gen = self.decoder.generation_probability(copy_inputs).squeeze(-1)  # B×U
         return attentions, 1.0 - p_gen
 
     def coverage(self, state: State) -> Optional[Tensor]:
