@@ -1,12 +1,13 @@
-"""Write attention heatmaps of a trained pipeline for sample docs.
+"""Write sample outputs of a trained pipeline with their attention heatmaps.
 
     python scripts/render_attention.py training/summarizer/model-best \
-        ../shared/data/reuters21578_headlines/test.jsonl.gz attention --limit 10
+        corpus/reuters/test.jsonl.gz samples/summarizer --limit 10
 
-Reads the texts (the `text` field, or a dialogue's `context` turns) of the
-first --limit JSONL records, generates with the pipeline's seq2seq component
-storing its attention, and writes one HTML heatmap per doc and an index.html
-to the output folder.
+Reads the first --limit JSONL records (a `text` and its `summary`, or a
+dialogue's `context` turns and its `response`), generates with the pipeline's
+seq2seq component storing its attention, and writes one HTML heatmap per doc
+and an index.html: a table of each source, its reference and the generated
+text, linked to its heatmap.
 """
 
 import html
@@ -38,20 +39,31 @@ def main(
     else:
         read = create_jsonl_reader(input_path, limit=limit)
     output_dir.mkdir(parents=True, exist_ok=True)
-    links = []
-    for i, doc in enumerate(nlp.pipe(eg.predicted.text for eg in read(nlp))):
-        if doc._.get(component.attention_field) is None:
-            continue
-        name = f"{i:03d}.html"
-        markup = render_attention(doc, field=component.target_field, jupyter=False)
-        (output_dir / name).write_text(markup, encoding="utf8")
+    examples = list(read(nlp))
+    docs = nlp.pipe(eg.predicted.text for eg in examples)
+    rows = []
+    for i, (example, doc) in enumerate(zip(examples, docs)):
         generated = html.escape(doc._.get(component.target_field))
-        links.append(f'<li><a href="{name}">{generated}</a></li>')
+        # An empty source gets no attention to show.
+        if doc._.get(component.attention_field) is not None:
+            name = f"{i:03d}.html"
+            markup = render_attention(doc, field=component.target_field, jupyter=False)
+            (output_dir / name).write_text(markup, encoding="utf8")
+            generated = f'<a href="{name}">{generated}</a>'
+        cells = (
+            html.escape(doc.text),
+            html.escape(example.reference._.get(component.target_field)),
+            generated,
+        )
+        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    field = component.target_field
     (output_dir / "index.html").write_text(
-        f"<!DOCTYPE html><meta charset='utf-8'><ol>{''.join(links)}</ol>",
+        f"<!DOCTYPE html><meta charset='utf-8'><title>{model}</title>"
+        f"<table><tr><th>source</th><th>reference {field}</th>"
+        f"<th>generated {field} (attention)</th></tr>{''.join(rows)}</table>",
         encoding="utf8",
     )
-    msg.good(f"Wrote {len(links)} heatmaps to {output_dir / 'index.html'}")
+    msg.good(f"Wrote {len(rows)} samples and heatmaps to {output_dir / 'index.html'}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,165 @@
+"""Convert the Reuters-21578 archive into headline-generation pairs.
+
+    python scripts/convert_reuters.py assets/reuters21578.tar.gz corpus/reuters
+
+Reads the `reut2-*.sgm` files straight from the archive (UCI's layout) and
+writes train/dev/test as JSONL.gz records {"text": ..., "summary": ...} and as
+.spacy files (the summary in `doc._.summary`). The rules, Gigaword style:
+
+- a document needs a <TITLE> and a <BODY>; the text is the body's first
+  paragraph (up to a line break followed by an indent, without the "Reuter"
+  sign-off), the summary the title;
+- HTML entities are unescaped; stock tickers are removed: an upper-case code
+  of at most 8 characters in angle brackets (<OXY>, <WBAT.O>, <NVA.A.TO>) or
+  an exchange code in parentheses ((KFL.TO)); the brackets of other
+  <Company Name>s are dropped and stray brackets become spaces; whitespace is
+  collapsed, the space before punctuation removed, and both sides lowercased;
+- a pair is kept when the text has 8-80 tokens and ends with sentence
+  punctuation (a closing quote or parenthesis may follow), at most 30 % of its
+  tokens are numbers (digits with .,/% signs; this drops earnings tables),
+  and the summary has 2-20 tokens and is mostly letters (at least half its
+  characters, spaces included);
+- test is LEWISSPLIT="TEST" (the ModApte test documents); the TRAIN and
+  NOT-USED documents are train, but for dev: md5(NEWID) % 20 == 0;
+- duplicate texts are dropped, test first, so no train or dev text is in test;
+  each split is in NEWID order.
+
+Tokens are whitespace tokens. On the archive in ../shared/raw these rules give
+../shared/data/reuters21578_headlines byte for byte (tests/test_convert.py).
+"""
+
+import hashlib
+import html
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import typer
+from corpus import write_split
+from wasabi import msg
+
+from spacy_seq2seq.readers import create_jsonl_reader
+
+DOCUMENT = re.compile(r"<REUTERS\b([^>]*)>(.*?)</REUTERS>", re.DOTALL)
+ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
+TICKER = re.compile(
+    r"""<\s*(?=[A-Z0-9.-]{1,8}\s*>)[A-Z0-9]+(?:[.-][A-Z0-9]+)*\.?\s*>  # <WBAT.O>
+    |\([A-Z0-9]+\.[A-Z]+\)  # (KFL.TO)""",
+    re.VERBOSE,
+)
+BRACKETS = re.compile(r"<([^<>]*)>")
+PARAGRAPH_BREAK = re.compile(r"\n {2,}")
+SIGN_OFF = re.compile(r"\s*Reuter\s*(&#3;)?\s*$")
+SPACE_BEFORE_PUNCTUATION = re.compile(r" ([,.;:!?])")
+SENTENCE_END = re.compile(r"[.!?][\"')]?$")
+NUMBER = re.compile(r"^[-+]?[\d.,/%]*\d[\d.,/%]*$")
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class Story:
+    new_id: int
+    lewis_split: str
+    title: str
+    body: str
+
+
+def main(
+    archive: Path = typer.Argument(..., help="reuters21578.tar.gz"),
+    output_dir: Path = typer.Argument(..., file_okay=False),
+) -> None:
+    for split, records in convert(archive).items():
+        write_split(records, output_dir, split, create_jsonl_reader)
+
+
+def convert(archive: Path) -> Dict[str, List[Dict[str, str]]]:
+    """The records of each split (train, dev, test) of the archive."""
+    splits: Dict[str, List[Dict[str, str]]] = {split: [] for split in SPLITS}
+    stories = sorted(read_stories(archive), key=lambda story: story.new_id)
+    # Test first, so that a text in test is dropped from train and dev.
+    stories.sort(key=lambda story: story.lewis_split != "TEST")
+    seen = set()
+    for story in stories:
+        pair = make_pair(story)
+        if pair is None or pair["text"] in seen:
+            continue
+        seen.add(pair["text"])
+        splits[split_of(story)].append(pair)
+    return splits
+
+
+def read_stories(archive: Path) -> Iterator[Story]:
+    """Yield every document of the archive's reut2-*.sgm files that has a
+    title and a body."""
+    if not archive.is_file():
+        msg.fail(f"Can't find the Reuters-21578 archive {archive}", exits=1)
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except tarfile.TarError as e:
+        msg.fail(f"{archive} is not a readable tar archive: {e}", exits=1)
+    with tar:
+        members = [m for m in tar.getmembers() if re.search(r"reut2-\d+\.sgm$", m.name)]
+        if not members:
+            msg.fail(f"No reut2-*.sgm files in {archive}", exits=1)
+        for member in members:
+            sgml = tar.extractfile(member).read().decode("latin-1")
+            for attributes, content in DOCUMENT.findall(sgml):
+                story = parse_story(dict(ATTRIBUTE.findall(attributes)), content)
+                if story is not None:
+                    yield story
+
+
+def parse_story(attributes: Dict[str, str], content: str) -> Optional[Story]:
+    title = re.search(r"<TITLE>(.*?)</TITLE>", content, re.DOTALL)
+    body = re.search(r"<BODY>(.*?)</BODY>", content, re.DOTALL)
+    if title is None or body is None:
+        return None
+    return Story(
+        new_id=int(attributes["NEWID"]),
+        lewis_split=attributes["LEWISSPLIT"],
+        title=title.group(1),
+        body=body.group(1),
+    )
+
+
+def make_pair(story: Story) -> Optional[Dict[str, str]]:
+    """The (text, summary) pair of a story, or None where the rules drop it."""
+    body = SIGN_OFF.sub("", story.body.strip())
+    lead = PARAGRAPH_BREAK.split(body, maxsplit=1)[0]
+    text = clean(lead)
+    summary = clean(story.title)
+    text_tokens = text.split()
+    summary_tokens = summary.split()
+    n_numbers = sum(1 for token in text_tokens if NUMBER.match(token))
+    if not 8 <= len(text_tokens) <= 80 or not SENTENCE_END.search(text):
+        return None
+    if n_numbers > 0.3 * len(text_tokens):
+        return None
+    if not 2 <= len(summary_tokens) <= 20 or not is_mostly_letters(summary):
+        return None
+    return {"text": text, "summary": summary}
+
+
+def clean(sgml_text: str) -> str:
+    text = html.unescape(sgml_text)
+    text = TICKER.sub(" ", text)
+    text = BRACKETS.sub(r"\1", text).replace("<", " ").replace(">", " ")
+    text = " ".join(text.split())
+    return SPACE_BEFORE_PUNCTUATION.sub(r"\1", text).lower()
+
+
+def is_mostly_letters(text: str) -> bool:
+    return sum(c.isalpha() for c in text) >= len(text) / 2
+
+
+def split_of(story: Story) -> str:
+    if story.lewis_split == "TEST":
+        return "test"
+    digest = hashlib.md5(str(story.new_id).encode("utf8")).hexdigest()
+    return "dev" if int(digest, 16) % 20 == 0 else "train"
+
+
+if __name__ == "__main__":
+    typer.run(main)

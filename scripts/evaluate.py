@@ -1,0 +1,66 @@
+"""Score a trained pipeline on a .spacy corpus and write every score to JSON.
+
+    python scripts/evaluate.py training/summarizer/model-best \
+        corpus/reuters/test.spacy metrics/summarizer.json
+
+`spacy evaluate` writes only spaCy's own scores (tags, entities, ...) to its
+JSON output; this writes all of the pipeline's scores, so ROUGE, BLEU,
+distinct-n and perplexity are kept, with the number of docs and the decoding
+speed. The reference docs carry the target text in their user data, as
+scripts/convert_*.py write them.
+"""
+
+import time
+from pathlib import Path
+
+import spacy
+import srsly
+import typer
+from spacy.training import Corpus
+from wasabi import msg
+
+
+def main(
+    model: str = typer.Argument(..., help="A trained pipeline: a directory or package"),
+    data_path: Path = typer.Argument(..., exists=True, dir_okay=False),
+    output_path: Path = typer.Argument(..., dir_okay=False),
+    limit: int = typer.Option(0, help="Score the first N docs (0: all)"),
+    batch_size: int = typer.Option(256, help="Docs per decoding batch"),
+    gpu_id: int = typer.Option(-1, help="GPU id, or -1 for the CPU"),
+) -> None:
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model)
+    examples = list(Corpus(data_path, limit=limit)(nlp))
+    if not examples:
+        msg.fail(f"No docs in {data_path}", exits=1)
+    start = time.perf_counter()
+    scores = nlp.evaluate(examples, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    metrics = {
+        "model": model,
+        "data": str(data_path),
+        "docs": len(examples),
+        "docs_per_second": len(examples) / seconds,
+        "scores": {
+            key: value
+            for key, value in scores.items()
+            # The tokenizer's scores are 1.0 by construction: the predicted
+            # docs are tokenized from the reference texts.
+            if isinstance(value, float)
+            and not key.startswith("token_")
+            and key != "speed"
+        },
+    }
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output_path, metrics)
+    rows = [(key, f"{value:.4f}") for key, value in metrics["scores"].items()]
+    msg.table(rows, header=("score", "value"), divider=True)
+    msg.good(
+        f"{len(examples):,} docs at {metrics['docs_per_second']:.1f} docs/s; "
+        f"saved to {output_path}"
+    )
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,99 @@
+"""The spaCy project workflow, end to end: project.yml's smoke workflow from the
+raw archives to a wheel that installs and loads by name."""
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+import srsly
+
+from .conftest import SHARED
+
+ROOT = Path(__file__).resolve().parent.parent
+RAW = SHARED / "raw"
+ARCHIVES = ("reuters21578.tar.gz", "datasets-CMU_DoG-master.tar.gz")
+WHEEL = "en_reuters_headlines-0.1.0/dist/en_reuters_headlines-0.1.0-py3-none-any.whl"
+SUMMARIZE = """
+import json, spacy
+from importlib.metadata import requires
+nlp = spacy.load("en_reuters_headlines")
+doc = nlp("the bank of japan said it would keep its discount rate unchanged at 2.5 pct.")
+print(json.dumps({"summary": doc._.summary, "requires": requires("en_reuters_headlines")}))
+"""
+
+
+def run(args, cwd: Path, timeout: int) -> str:
+    result = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory) -> Path:
+    """A copy of the project with the raw archives in assets/, after
+    `spacy project run smoke`."""
+    if not all((RAW / name).exists() for name in ARCHIVES):
+        pytest.skip(f"the raw corpora are not in {RAW} (../shared is absent)")
+    project = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "project.yml", project)
+    for folder in ("configs", "scripts"):
+        shutil.copytree(ROOT / folder, project / folder)
+    (project / "assets").mkdir()
+    for name in ARCHIVES:
+        shutil.copy(RAW / name, project / "assets" / name)
+    run([sys.executable, "-m", "spacy", "project", "run", "smoke"], project, 1200)
+    return project
+
+
+@pytest.mark.slow
+def test_smoke_workflow_converts_trains_scores_and_packages(smoke_project):
+    for split in ("train", "dev", "test"):
+        assert (smoke_project / "corpus" / "reuters" / f"{split}.jsonl.gz").exists()
+        assert (smoke_project / "corpus" / "reuters" / f"{split}.spacy").exists()
+    metrics = srsly.read_json(smoke_project / "metrics" / "smoke.json")
+    assert metrics["docs"] == 200
+    assert 0.0 < metrics["scores"]["summary_rougeL"] <= 1.0
+    package = smoke_project / "packages" / "smoke" / "en_reuters_headlines-0.1.0"
+    meta = srsly.read_json(package / "meta.json")
+    assert meta["performance"]["summary_rougeL"] == metrics["scores"]["summary_rougeL"]
+    assert any(req.startswith("spacy-seq2seq") for req in meta["requirements"])
+    readme = (package / "README.md").read_text(encoding="utf8")
+    assert "SUMMARY_ROUGEL" in readme and "summary_perplexity" in readme
+    assert (smoke_project / "packages" / "smoke" / WHEEL).exists()
+
+
+@pytest.mark.slow
+def test_packaged_wheel_installs_in_a_fresh_venv_and_summarizes(
+    smoke_project, tmp_path
+):
+    """The pipeline's wheel requires spacy-seq2seq, which pip finds beside it
+    (it is not on PyPI); torch is the CPU build that `pip install
+    torch==2.13.0` takes on these machines."""
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    pip = [python, "-m", "pip", "install", "--quiet"]
+    run([*pip, "torch==2.13.0"], tmp_path, 900)
+    wheels = tmp_path / "wheels"
+    run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", wheels, ROOT],
+        ROOT,
+        600,
+    )
+    run(
+        [*pip, "--find-links", wheels, smoke_project / "packages" / "smoke" / WHEEL],
+        tmp_path,
+        900,
+    )
+    result = json.loads(run([python, "-c", SUMMARIZE], tmp_path, 300))
+    assert isinstance(result["summary"], str) and result["summary"].strip()
+    assert any(req.startswith("spacy-seq2seq") for req in result["requires"])
