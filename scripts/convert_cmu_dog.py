@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import typer
-from corpus import write_split
+from corpus import ASSETS_HINT, write_split
 from wasabi import msg
 
 from spacy_seq2seq.readers import create_dialogue_reader
@@ -91,7 +91,7 @@ def read_conversations(archive: Path) -> Dict[str, List[Conversation]]:
     """The conversations of each split folder (train, valid, test) of the
     archive, in the order of their file names."""
     if not archive.is_file():
-        msg.fail(f"Can't find the archive {archive}", exits=1)
+        msg.fail(f"Can't find the archive {archive}", ASSETS_HINT, exits=1)
     found: Dict[str, List[Tuple[str, str, Conversation]]] = {s: [] for s in SPLITS}
     try:
         with tarfile.open(archive, "r:gz") as tar:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import typer
-from corpus import write_split
+from corpus import ASSETS_HINT, write_split
 from wasabi import msg
 
 from spacy_seq2seq.readers import create_jsonl_reader
@@ -94,7 +94,9 @@ def read_stories(archive: Path) -> Iterator[Story]:
     """Yield every document of the archive's reut2-*.sgm files that has a
     title and a body."""
     if not archive.is_file():
-        msg.fail(f"Can't find the Reuters-21578 archive {archive}", exits=1)
+        msg.fail(
+            f"Can't find the Reuters-21578 archive {archive}", ASSETS_HINT, exits=1
+        )
     try:
         tar = tarfile.open(archive, "r:*")
     except tarfile.TarError as e:

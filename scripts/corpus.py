@@ -13,6 +13,11 @@ from spacy.tokens import DocBin
 from spacy.training import Example
 from wasabi import msg
 
+ASSETS_HINT = (
+    "Fetch the raw corpora with `spacy project assets`, or copy them into "
+    "assets/ by hand (assets/README.md)."
+)
+
 
 def write_jsonl_gz(records: Iterable[Dict], path: Path) -> int:
     """Write one JSON object a line, gzipped with mtime 0 so that a re-run
