@@ -32,9 +32,10 @@ import hashlib
 import html
 import re
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import typer
 from corpus import ASSETS_HINT, write_split
@@ -55,6 +56,7 @@ SIGN_OFF = re.compile(r"\s*Reuter\s*(&#3;)?\s*$")
 SPACE_BEFORE_PUNCTUATION = re.compile(r" ([,.;:!?])")
 SENTENCE_END = re.compile(r"[.!?][\"')]?$")
 NUMBER = re.compile(r"^[-+]?[\d.,/%]*\d[\d.,/%]*$")
+SGML_FILE = re.compile(r"reut2-\d+\.sgm$")
 SPLITS = ("train", "dev", "test")
 
 
@@ -93,31 +95,44 @@ def convert(archive: Path) -> Dict[str, List[Dict[str, str]]]:
 def read_stories(archive: Path) -> Iterator[Story]:
     """Yield every document of the archive's reut2-*.sgm files that has a
     title and a body."""
+    for name, sgml in read_sgml_files(archive):
+        for attributes, content in DOCUMENT.findall(sgml):
+            story = parse_story(dict(ATTRIBUTE.findall(attributes)), content, name)
+            if story is not None:
+                yield story
+
+
+def read_sgml_files(archive: Path) -> List[Tuple[str, str]]:
+    """The name and text of each reut2-*.sgm file in the archive."""
     if not archive.is_file():
         msg.fail(
             f"Can't find the Reuters-21578 archive {archive}", ASSETS_HINT, exits=1
         )
+    files = []
     try:
-        tar = tarfile.open(archive, "r:*")
-    except tarfile.TarError as e:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                if member.isfile() and SGML_FILE.search(member.name):
+                    sgml = tar.extractfile(member).read()  # type: ignore[union-attr]
+                    files.append((member.name, sgml.decode("latin-1")))
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         msg.fail(f"{archive} is not a readable tar archive: {e}", exits=1)
-    with tar:
-        members = [m for m in tar.getmembers() if re.search(r"reut2-\d+\.sgm$", m.name)]
-        if not members:
-            msg.fail(f"No reut2-*.sgm files in {archive}", exits=1)
-        for member in members:
-            sgml = tar.extractfile(member).read().decode("latin-1")
-            for attributes, content in DOCUMENT.findall(sgml):
-                story = parse_story(dict(ATTRIBUTE.findall(attributes)), content)
-                if story is not None:
-                    yield story
+    if not files:
+        msg.fail(f"No reut2-*.sgm files in {archive}", exits=1)
+    return files
 
 
-def parse_story(attributes: Dict[str, str], content: str) -> Optional[Story]:
+def parse_story(
+    attributes: Dict[str, str], content: str, where: str
+) -> Optional[Story]:
     title = re.search(r"<TITLE>(.*?)</TITLE>", content, re.DOTALL)
     body = re.search(r"<BODY>(.*?)</BODY>", content, re.DOTALL)
     if title is None or body is None:
         return None
+    if not attributes.get("NEWID", "").isdigit() or "LEWISSPLIT" not in attributes:
+        msg.fail(
+            f"A <REUTERS> document in {where} lacks a NEWID or LEWISSPLIT", exits=1
+        )
     return Story(
         new_id=int(attributes["NEWID"]),
         lewis_split=attributes["LEWISSPLIT"],

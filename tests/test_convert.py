@@ -224,6 +224,14 @@ def test_reuters_script_fails_clearly_on_a_file_that_is_not_an_archive(tmp_path)
     [
         (None, "Can't find the Reuters-21578 archive"),
         ({"README.txt": b"Reuters"}, "No reut2-*.sgm files"),
+        (
+            {
+                "reut2-000.sgm": story(1, "TRAIN", "A B", "C d.")
+                .replace(' NEWID="1"', "")
+                .encode()
+            },
+            "A <REUTERS> document in reut2-000.sgm lacks a NEWID or LEWISSPLIT",
+        ),
     ],
 )
 def test_bad_reuters_archives_are_clear_errors(
@@ -236,6 +244,17 @@ def test_bad_reuters_archives_are_clear_errors(
         list(reuters_script.read_stories(archive))
     assert error.value.code == 1
     assert problem in words_of(capsys.readouterr().out)
+
+
+def test_a_truncated_reuters_archive_is_a_clear_error(reuters_script, tmp_path, capsys):
+    stories = "".join(STORIES).encode("latin-1") * 50
+    archive = write_archive(tmp_path / "full.tar.gz", {"reut2-000.sgm": stories})
+    truncated = tmp_path / "reuters21578.tar.gz"
+    truncated.write_bytes(archive.read_bytes()[:-200])
+    with pytest.raises(SystemExit) as error:
+        list(reuters_script.read_stories(truncated))
+    assert error.value.code == 1
+    assert "is not a readable tar archive" in words_of(capsys.readouterr().out)
 
 
 # CMU_DoG
