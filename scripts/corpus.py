@@ -14,8 +14,8 @@ from spacy.training import Example
 from wasabi import msg
 
 ASSETS_HINT = (
-    "Fetch the raw corpora with `spacy project assets`, or copy them into "
-    "assets/ by hand (assets/README.md)."
+    "Fetch the raw corpora with `spacy project run assets` or, without "
+    "internet, copy them into assets/ by hand (assets/README.md)."
 )
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import Any, Sequence
 
 import pytest
 import srsly
@@ -26,7 +27,7 @@ print(json.dumps({"summary": doc._.summary, "requires": requires("en_reuters_hea
 """
 
 
-def run(args, cwd: Path, timeout: int) -> str:
+def run(args: Sequence[Any], cwd: Path, timeout: int) -> str:
     result = subprocess.run(
         [str(arg) for arg in args],
         cwd=cwd,
@@ -97,3 +98,32 @@ def test_packaged_wheel_installs_in_a_fresh_venv_and_summarizes(
     result = json.loads(run([python, "-c", SUMMARIZE], tmp_path, 300))
     assert isinstance(result["summary"], str) and result["summary"].strip()
     assert any(req.startswith("spacy-seq2seq") for req in result["requires"])
+
+
+def fetch_assets(project: Path, url: str) -> subprocess.CompletedProcess:
+    """scripts/fetch_assets.py on a project.yml with one asset at `url`."""
+    asset = {"dest": "assets/corpus.tar.gz", "url": url}
+    srsly.write_yaml(project / "project.yml", {"title": "t", "assets": [asset]})
+    script = ROOT / "scripts" / "fetch_assets.py"
+    return subprocess.run(
+        [sys.executable, str(script), str(project)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_fetching_an_asset_that_cant_be_reached_is_a_clear_error(tmp_path):
+    result = fetch_assets(tmp_path, str(tmp_path / "nowhere" / "corpus.tar.gz"))
+    assert result.returncode == 1
+    out = " ".join(result.stdout.split())
+    assert "Can't fetch the assets" in out and "copy them into assets/" in out
+    assert "Traceback" not in result.stderr
+
+
+def test_fetching_keeps_an_asset_that_is_already_there(tmp_path):
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "corpus.tar.gz").write_bytes(b"a local copy")
+    result = fetch_assets(tmp_path, "https://example.invalid/corpus.tar.gz")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "assets" / "corpus.tar.gz").read_bytes() == b"a local copy"
