@@ -11,8 +11,9 @@ from typing import Any, Sequence
 
 import pytest
 import srsly
+from spacy.tokens import DocBin
 
-from .conftest import SHARED
+from .conftest import SHARED, read_examples
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = SHARED / "raw"
@@ -127,3 +128,37 @@ def test_fetching_keeps_an_asset_that_is_already_there(tmp_path):
     result = fetch_assets(tmp_path, "https://example.invalid/corpus.tar.gz")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "assets" / "corpus.tar.gz").read_bytes() == b"a local copy"
+
+
+def test_evaluate_script_writes_every_score_with_the_decoding_settings(
+    trained, reuters_dir, tmp_path
+):
+    trained.nlp.to_disk(tmp_path / "model")
+    docbin = DocBin(store_user_data=True)
+    for example in read_examples(trained.nlp, reuters_dir / "test.jsonl.gz", limit=12):
+        docbin.add(example.reference)
+    docbin.to_disk(tmp_path / "test.spacy")
+    script = ROOT / "scripts" / "evaluate.py"
+    args = [sys.executable, script, tmp_path / "model", tmp_path / "test.spacy"]
+    args += [tmp_path / "metrics.json", "--limit", "10"]
+    run([*args, "--search", "no_repeat_ngram_size=1"], tmp_path, 300)
+    metrics = srsly.read_json(tmp_path / "metrics.json")
+    assert metrics["docs"] == 10
+    assert metrics["search"]["no_repeat_ngram_size"] == 1
+    scores = metrics["scores"]
+    assert set(scores) == {
+        "summary_rouge1",
+        "summary_rouge2",
+        "summary_rougeL",
+        "summary_perplexity",
+        "summary_token_prob",
+    }
+    assert 0.0 < scores["summary_rougeL"] <= 1.0 and scores["summary_perplexity"] > 1.0
+    bad = subprocess.run(
+        [str(arg) for arg in [*args, "--search", "beam_size=0"]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 1 and "beam_size must be at least 1" in bad.stdout
+    assert "Traceback" not in bad.stderr
