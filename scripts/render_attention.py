@@ -51,7 +51,7 @@ def main(
             (output_dir / name).write_text(markup, encoding="utf8")
             generated = f'<a href="{name}">{generated}</a>'
         cells = (
-            html.escape(doc.text),
+            html.escape(doc.text).replace("\n", "<br>"),  # a dialogue's turns
             html.escape(example.reference._.get(component.target_field)),
             generated,
         )
