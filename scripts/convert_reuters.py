@@ -79,9 +79,11 @@ def main(
 def convert(archive: Path) -> Dict[str, List[Dict[str, str]]]:
     """The records of each split (train, dev, test) of the archive."""
     splits: Dict[str, List[Dict[str, str]]] = {split: [] for split in SPLITS}
-    stories = sorted(read_stories(archive), key=lambda story: story.new_id)
     # Test first, so that a text in test is dropped from train and dev.
-    stories.sort(key=lambda story: story.lewis_split != "TEST")
+    stories = sorted(
+        read_stories(archive),
+        key=lambda story: (story.lewis_split != "TEST", story.new_id),
+    )
     seen = set()
     for story in stories:
         pair = make_pair(story)

@@ -209,16 +209,6 @@ def test_reuters_script_converts_a_small_archive_by_the_rules(tmp_path):
         ]
 
 
-def test_reuters_script_fails_clearly_on_a_file_that_is_not_an_archive(tmp_path):
-    path = tmp_path / "reuters21578.tar.gz"
-    path.write_text("not an archive", encoding="utf8")
-    result = run_script(REUTERS_SCRIPT, path, tmp_path / "out")
-    assert result.returncode == 1
-    assert "is not a readable tar archive" in words_of(result.stdout)
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()
-
-
 @pytest.mark.parametrize(
     "files,problem",
     [
@@ -376,12 +366,21 @@ def test_cmu_dog_pairs_follow_the_limits(cmu_dog_script):
     assert list(cmu_dog_script.make_pairs(["one"])) == []
 
 
-def test_cmu_dog_script_fails_clearly_on_a_file_that_is_not_an_archive(tmp_path):
-    path = tmp_path / "conversations.tar.gz"
+@pytest.mark.parametrize(
+    "script,problem",
+    [
+        (REUTERS_SCRIPT, "is not a readable tar archive"),
+        (CMU_DOG_SCRIPT, "as a tar.gz archive"),
+    ],
+)
+def test_scripts_fail_clearly_on_a_file_that_is_not_an_archive(
+    script, problem, tmp_path
+):
+    path = tmp_path / "corpus.tar.gz"
     path.write_text("not an archive", encoding="utf8")
-    result = run_script(CMU_DOG_SCRIPT, path, tmp_path / "out")
+    result = run_script(script, path, tmp_path / "out")
     assert result.returncode == 1
-    assert "as a tar.gz archive" in words_of(result.stdout)
+    assert problem in words_of(result.stdout)
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 
