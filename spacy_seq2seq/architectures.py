@@ -20,8 +20,15 @@ from thinc.types import Floats1d, Floats2d, Ints2d
 from .attention import ATTENTION_TYPES
 from .initialization import INIT_SCHEMES
 from .search import SearchSettings, sampling_uniforms
+from .settings import check_bool, check_int, check_number, check_text
 from .torch_model import FIXED_CONTEXTS, RNN_TYPES, AttentionalSeq2SeqModule
 from .vocab import PAD_ID
+
+ARCHITECTURE_CHOICES = {
+    "rnn_type": RNN_TYPES,
+    "attention": ATTENTION_TYPES + FIXED_CONTEXTS,
+    "init": INIT_SCHEMES,
+}
 
 # Sources searched at once (each with beam_size rows).
 SEARCH_CHUNK_SIZE = 64
@@ -106,18 +113,38 @@ def AttentionalSeq2Seq(
         weights).
     mixed_precision: run the torch module under CUDA autocast (GPU only).
     """
-    check_choice("rnn_type", rnn_type, RNN_TYPES)
-    check_choice("attention", attention, ATTENTION_TYPES + FIXED_CONTEXTS)
-    check_choice("init", init, INIT_SCHEMES)
-    if hidden_width <= 0 or (bidirectional and hidden_width % 2):
+    for name, value in (
+        ("rnn_type", rnn_type),
+        ("attention", attention),
+        ("init", init),
+    ):
+        check_text(name, value, choices=ARCHITECTURE_CHOICES[name])
+    for name, value in (
+        ("embed_width", embed_width),
+        ("hidden_width", hidden_width),
+        ("attention_width", attention_width),
+        ("encoder_layers", encoder_layers),
+        ("attention_heads", attention_heads),
+    ):
+        check_int(name, value, minimum=1)
+    check_int("attention_window", attention_window, minimum=0)
+    if nO is not None:
+        check_int("nO", nO, minimum=1)
+    check_number("dropout", dropout, minimum=0.0, below=1.0)
+    for name, value in (
+        ("bidirectional", bidirectional),
+        ("input_feeding", input_feeding),
+        ("coverage", coverage),
+        ("copy", copy),
+        ("tie_embeddings", tie_embeddings),
+        ("mixed_precision", mixed_precision),
+    ):
+        check_bool(name, value)
+    if bidirectional and hidden_width % 2:
         raise ValueError(
-            f"hidden_width must be a positive number, and even when bidirectional "
-            f"(two directions), not {hidden_width}"
+            f"hidden_width must be even when bidirectional (two directions), "
+            f"not {hidden_width}"
         )
-    if encoder_layers < 1 or not 0.0 <= dropout < 1.0:
-        raise ValueError("encoder_layers must be >= 1 and dropout in [0, 1).")
-    if attention_heads < 1 or attention_window < 0:
-        raise ValueError("attention_heads must be >= 1 and attention_window >= 0.")
     if attention_heads > 1 and attention != "multihead":
         raise ValueError('attention_heads > 1 needs attention = "multihead".')
     if attention == "multihead" and attention_width % attention_heads:
@@ -163,13 +190,6 @@ def AttentionalSeq2Seq(
             "mixed_precision": mixed_precision,
         },
     )
-
-
-def check_choice(name: str, value: str, allowed: Iterable[str]) -> None:
-    if value not in allowed:
-        raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}"
-        )
 
 
 def init_model(model: Model, X: Optional[Seq2SeqBatch] = None, Y: Any = None) -> None:

@@ -4,7 +4,7 @@ import math
 import warnings
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import srsly
 from spacy import util
@@ -19,8 +19,16 @@ from thinc.api import Config, Model, Optimizer
 from .architectures import Alignment, Candidate, Seq2SeqBatch, build_torch_layer
 from .schedules import TeacherForcing
 from .search import SearchSettings
+from .serialization import (
+    WeightsError,
+    legacy_weights_from_bytes,
+    read_metadata,
+    weights_from_bytes,
+    weights_to_bytes,
+)
+from .settings import check_bool, check_int, check_number, check_text
 from .training import clip_gradients_by_global_norm
-from .vocab import EOS_ID, PAD_ID, SourceWords, SpacedWord, TargetVocab
+from .vocab import EOS_ID, PAD_ID, SPECIALS, SourceWords, SpacedWord, TargetVocab
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -57,6 +65,11 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 # One prediction per doc: its source words, its candidates, best first, and
 # with store_attention the alignment of the best one.
 Prediction = Tuple[SourceWords, List[Candidate], Optional[Alignment]]
+
+TARGET_VOCAB_FILE = "target_vocab.json"
+WEIGHTS_FILE = "model.safetensors"
+# Where spacy-seq2seq 0.1 saved the weights (thinc's msgpack with torch.save).
+LEGACY_WEIGHTS_FILE = "model"
 
 # Docs per forward pass when scoring the perplexity of reference texts.
 PERPLEXITY_BATCH_SIZE = 256
@@ -152,6 +165,8 @@ class Seq2SeqComponent(TrainablePipe):
     tokens; an empty doc gets an empty text.
     """
 
+    # The factory that makes it: saved with the component and checked on load.
+    kind = "seq2seq_summarizer"
     # Which tokens of a long doc are read, as the truncation warning says it.
     truncation_side = "first"
 
@@ -176,20 +191,30 @@ class Seq2SeqComponent(TrainablePipe):
         coverage_loss_weight: float = 0.0,
         scorer: Optional[Callable] = None,
     ) -> None:
-        check_settings(
-            max_source_length=max_source_length,
-            max_target_length=max_target_length,
-            vocab_size=vocab_size,
-        )
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(
-                f"label_smoothing must be in [0, 1), not {label_smoothing}"
-            )
-        search.validate()
-        if coverage_loss_weight < 0.0:
-            raise ValueError(
-                f"coverage_loss_weight must be >= 0, not {coverage_loss_weight}"
-            )
+        try:
+            check_int("max_source_length", max_source_length, minimum=1)
+            check_int("max_target_length", max_target_length, minimum=1)
+            # fewer words than the specials and one more: a copy-only model
+            check_int("vocab_size", vocab_size, minimum=len(SPECIALS) + 1)
+            check_int("min_count", min_count, minimum=1)
+            check_number("label_smoothing", label_smoothing, minimum=0.0, below=1.0)
+            check_number("grad_clip", grad_clip, minimum=0.0)
+            check_number("coverage_loss_weight", coverage_loss_weight, minimum=0.0)
+            check_bool("store_attention", store_attention)
+            check_text("target_field", target_field)
+            if candidates_field is not None:
+                check_text("candidates_field", candidates_field)
+            for setting, value in (
+                ("teacher_forcing", teacher_forcing),
+                ("scorer", scorer),
+            ):
+                if value is not None and not callable(value):
+                    raise ValueError(
+                        f"{setting} must be a registered function, not {value!r}"
+                    )
+            search.validate()
+        except ValueError as e:
+            raise ValueError(f"[{name}] {e}") from None
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -231,23 +256,68 @@ class Seq2SeqComponent(TrainablePipe):
         [initialize.components.NAME], then initialize the model.
         """
         validate_get_examples(get_examples, "Seq2SeqComponent.initialize")
-        if target_vocab is not None:
-            self._set_target_vocab(TargetVocab.from_json(target_vocab))
-        else:
-            self._set_target_vocab(
-                TargetVocab.build(
-                    (self._target_words(eg) for eg in get_examples()),
-                    max_size=self.vocab_size,
-                    min_count=self.min_count,
-                )
+        examples = list(islice(get_examples(), 10))
+        if not examples:
+            raise ValueError(
+                f"[{self.name}] initialize() got no training examples: is the "
+                "training corpus empty?"
             )
-        docs = [eg.predicted for eg in islice(get_examples(), 10)]
-        self.model.initialize(X=self._make_batch(docs)[0])
+        if target_vocab is not None:
+            vocab = TargetVocab.from_json(target_vocab, source="target_vocab")
+        elif all(eg.reference._.get(self.target_field) is None for eg in examples):
+            # spaCy's own placeholder example, as `spacy assemble` passes it
+            warnings.warn(
+                f"[{self.name}] The examples have no target text in "
+                f"doc._.{self.target_field}, so the component has no target "
+                "vocabulary and stays uninitialized. Train it with spacy train, "
+                f"or give [initialize.components.{self.name}] target_vocab."
+            )
+            return
+        else:
+            vocab = self._build_target_vocab(get_examples)
+        self._set_target_vocab(vocab)
+        self.n_updates = 0
+        self.model.initialize(X=self._make_batch([eg.predicted for eg in examples])[0])
+
+    def _build_target_vocab(
+        self, get_examples: Callable[[], Iterable[Example]]
+    ) -> TargetVocab:
+        n_texts, n_words = 0, 0
+
+        def texts() -> Iterator[List[SpacedWord]]:
+            nonlocal n_texts, n_words
+            for eg in get_examples():
+                words = self._target_words(eg)
+                n_texts, n_words = n_texts + 1, n_words + len(words)
+                yield words
+
+        vocab = TargetVocab.build(
+            texts(), max_size=self.vocab_size, min_count=self.min_count
+        )
+        if not n_words:
+            raise ValueError(
+                f"[{self.name}] Every target text (doc._.{self.target_field}) of "
+                f"the {n_texts} training examples is empty: there is nothing to learn."
+            )
+        if len(vocab) == len(SPECIALS):
+            warnings.warn(
+                f"[{self.name}] No target word occurs min_count={self.min_count} "
+                "times in the training examples: the target vocabulary has only "
+                "the special tokens, so the model can only copy source words."
+            )
+        return vocab
+
+    def _require_initialized(self) -> None:
+        if not self.is_initialized:
+            raise ValueError(
+                Errors.E109.format(name=self.name)
+                + f" The component has no target vocabulary: initialize it with "
+                "examples that have target texts, or load a trained pipeline."
+            )
 
     def predict(self, docs: Iterable[Doc]) -> List[Prediction]:
         """Search for the best texts of a whole batch of docs at once."""
-        if not self.is_initialized:
-            raise ValueError(Errors.E109.format(name=self.name))
+        self._require_initialized()
         docs = list(docs)
         if not docs:
             return []
@@ -332,8 +402,7 @@ class Seq2SeqComponent(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, "Seq2SeqComponent.update")
-        if not self.is_initialized:
-            raise ValueError(Errors.E109.format(name=self.name))
+        self._require_initialized()
         batch, n_tokens = self._make_training_batch(examples)
         batch.label_smoothing = self.label_smoothing
         batch.teacher_forcing = self.teacher_forcing(self.n_updates)
@@ -363,6 +432,22 @@ class Seq2SeqComponent(TrainablePipe):
         """
         examples = list(examples)
         validate_examples(examples, "Seq2SeqComponent.score")
+        n_references = sum(
+            eg.reference._.get(self.target_field) is not None for eg in examples
+        )
+        if not n_references:
+            raise ValueError(
+                f"[{self.name}] None of the {len(examples)} evaluation examples has "
+                f"a reference text in doc._.{self.target_field}, so there is nothing "
+                "to score: is the dev set empty, or a .spacy file saved without "
+                "user data (DocBin(store_user_data=True))?"
+            )
+        if n_references < len(examples):
+            warnings.warn(
+                f"[{self.name}] {len(examples) - n_references} of the {len(examples)} "
+                f"evaluation examples have no reference text in "
+                f"doc._.{self.target_field}: they are not scored."
+            )
         scores = {}
         if self.scorer is not None:
             scores.update(self.scorer(examples, field=self.target_field, **kwargs))
@@ -435,91 +520,216 @@ class Seq2SeqComponent(TrainablePipe):
             )
         return target_words(self.tokenizer(text))[: self.max_target_length]
 
-    # Serialization: the target vocabulary is restored before the weights.
+    # Serialization: "cfg" (the component's kind and update count), the
+    # target vocabulary, then the weights as safetensors, which carry the
+    # vocabulary's size and checksum. Each piece is read and checked before
+    # anything is set.
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        serializers = {
-            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
-            "target_vocab": lambda: srsly.json_dumps(self._target_vocab_json()),
-            "model": self.model.to_bytes,
-        }
+        serializers = {"vocab": lambda: self.vocab.to_bytes(exclude=exclude)}
+        serializers.update(self._pieces())
         return util.to_bytes(serializers, exclude)
 
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()
     ) -> "Seq2SeqComponent":
-        deserializers = {
-            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "target_vocab": lambda b: self._restore_target_vocab(srsly.json_loads(b)),
-            "model": lambda b: self._load_model(b, "bytes"),
-        }
-        util.from_bytes(bytes_data, deserializers, exclude)
+        try:
+            pieces = srsly.msgpack_loads(bytes_data)
+        except Exception as e:
+            raise ValueError(
+                f"[{self.name}] Can't read the component's bytes: {e}"
+            ) from None
+        if "vocab" in pieces and "vocab" not in exclude:
+            self.vocab.from_bytes(pieces["vocab"], exclude=exclude)
+        self._restore(pieces.get, lambda name: f"the {name} of the bytes", "bytes")
         return self
 
     def to_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> None:
-        serializers = {
-            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
-            "target_vocab.json": lambda p: srsly.write_json(
-                p, self._target_vocab_json()
-            ),
-            "model": lambda p: self.model.to_disk(p),
-        }
-        util.to_disk(path, serializers, exclude)
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if "vocab" not in exclude:
+            self.vocab.to_disk(path / "vocab", exclude=exclude)
+        for name, write in self._pieces().items():
+            (path / name).write_bytes(write())
 
     def from_disk(
         self, path: Path, *, exclude: Iterable[str] = tuple()
     ) -> "Seq2SeqComponent":
         path = Path(path)
-        for name in ("target_vocab.json", "model"):
-            if name not in exclude and not (path / name).exists():
-                raise ValueError(
-                    f"[{self.name}] {path} has no '{name}': the directory is damaged "
-                    "or was not written by spacy-seq2seq."
-                )
+        if "vocab" not in exclude and (path / "vocab").exists():
+            self.vocab.from_disk(path / "vocab", exclude=exclude)
 
-        def load_model(p: Path) -> None:
-            with p.open("rb") as file_:
-                self._load_model(file_.read(), str(p))
+        def read(name: str) -> Optional[bytes]:
+            return (path / name).read_bytes() if (path / name).is_file() else None
 
-        deserializers = {
-            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "target_vocab.json": lambda p: self._restore_target_vocab(
-                srsly.read_json(p)
-            ),
-            "model": load_model,
-        }
-        util.from_disk(path, deserializers, exclude)
+        self._restore(read, lambda name: str(path / name), str(path))
         return self
 
-    def _target_vocab_json(self) -> Optional[Dict[str, Any]]:
-        return self.target_vocab.to_json() if self.target_vocab is not None else None
+    def _pieces(self) -> Dict[str, Callable[[], bytes]]:
+        """The saved pieces by name: their bytes' writers."""
+        cfg = {
+            "kind": self.kind,
+            "initialized": self.is_initialized,
+            "n_updates": self.n_updates,
+        }
+        pieces = {"cfg": lambda: srsly.json_dumps(cfg, indent=2).encode("utf8")}
+        if self.target_vocab is not None and self.is_initialized:
+            vocab = self.target_vocab
+            metadata = {
+                "target_vocab_size": str(len(vocab)),
+                "target_vocab_sha256": vocab.checksum(),
+            }
+            pieces[TARGET_VOCAB_FILE] = lambda: srsly.json_dumps(
+                vocab.to_json()
+            ).encode()
+            pieces[WEIGHTS_FILE] = lambda: weights_to_bytes(self.model, metadata)
+        return pieces
 
-    def _restore_target_vocab(self, data: Any) -> None:
-        if data is None:
+    def _restore(
+        self,
+        read: Callable[[str], Optional[bytes]],
+        where: Callable[[str], str],
+        source: str,
+    ) -> None:
+        """Restore the saved pieces; `read` gives a piece's bytes (None when
+        absent) and `where` says where it is, for the errors."""
+
+        def damaged(name: str) -> ValueError:
+            return ValueError(
+                f"[{self.name}] {source} has no '{name}': the directory is damaged "
+                "or was not written by spacy-seq2seq."
+            )
+
+        cfg_data = read("cfg")
+        if cfg_data is None:
+            legacy_weights = read(LEGACY_WEIGHTS_FILE)
+            if legacy_weights is None:
+                raise damaged("cfg")
+            self._restore_legacy(read, where, legacy_weights)
             return
-        self._set_target_vocab(TargetVocab.from_json(data))
+        cfg = self._read_json(cfg_data, where("cfg"))
+        kind, n_updates = (
+            (cfg.get("kind"), cfg.get("n_updates"))
+            if isinstance(cfg, dict)
+            else (None, None)
+        )
+        if kind != self.kind:
+            raise ValueError(
+                f"[{self.name}] {where('cfg')} is a {kind!r} component's, not a "
+                f"{self.kind!r}'s: load it as the component it is."
+                if isinstance(kind, str)
+                else f"[{self.name}] {where('cfg')} doesn't say the component's kind: damaged?"
+            )
+        if (
+            isinstance(n_updates, bool)
+            or not isinstance(n_updates, int)
+            or n_updates < 0
+        ):
+            raise ValueError(
+                f"[{self.name}] {where('cfg')} has no valid update count (n_updates): "
+                f"{n_updates!r}"
+            )
+        if not cfg.get("initialized"):
+            return  # saved before initialize(): nothing more was written
+        for name in (TARGET_VOCAB_FILE, WEIGHTS_FILE):
+            if read(name) is None:
+                raise damaged(name)
+        vocab = self._read_target_vocab(
+            read(TARGET_VOCAB_FILE), where(TARGET_VOCAB_FILE)
+        )
+        weights = read(WEIGHTS_FILE)
+        assert weights is not None
+        try:
+            metadata = read_metadata(weights, where(WEIGHTS_FILE))
+        except WeightsError as e:
+            raise ValueError(
+                f"[{self.name}] Can't load the model weights: {e}"
+            ) from None
+        if metadata.get("target_vocab_size") != str(len(vocab)):
+            raise ValueError(
+                f"[{self.name}] {where(TARGET_VOCAB_FILE)} has {len(vocab)} words but "
+                f"the weights in {where(WEIGHTS_FILE)} were trained with "
+                f"{metadata.get('target_vocab_size')}: the vocabulary is not theirs."
+            )
+        if metadata.get("target_vocab_sha256") != vocab.checksum():
+            raise ValueError(
+                f"[{self.name}] {where(TARGET_VOCAB_FILE)} is not the vocabulary the "
+                f"weights in {where(WEIGHTS_FILE)} were trained with (its checksum "
+                "differs: words changed or in another order)."
+            )
+        self._load_weights(vocab, weights_from_bytes, weights, where(WEIGHTS_FILE))
+        self.n_updates = n_updates
+
+    def _restore_legacy(
+        self,
+        read: Callable[[str], Optional[bytes]],
+        where: Callable[[str], str],
+        weights: bytes,
+    ) -> None:
+        """Weights saved by spacy-seq2seq 0.1 (thinc's msgpack, torch.save'd
+        modules), read without running code from the file."""
+        vocab_name = next(
+            (n for n in (TARGET_VOCAB_FILE, "target_vocab") if read(n) is not None),
+            TARGET_VOCAB_FILE,
+        )
+        vocab = self._read_target_vocab(read(vocab_name), where(vocab_name))
+        source = where(LEGACY_WEIGHTS_FILE)
+        self._load_weights(vocab, legacy_weights_from_bytes, weights, source)
+        warnings.warn(
+            f"[{self.name}] {source} holds weights pickled by torch.save (the "
+            "format of spacy-seq2seq 0.1), read with torch.load(weights_only=True). "
+            "Save the pipeline again (nlp.to_disk) to store them as safetensors, "
+            "with the checks of the vocabulary and the component's kind."
+        )
+
+    def _read_json(self, data: bytes, where: str) -> Any:
+        try:
+            return srsly.json_loads(data.decode("utf-8-sig"))
+        except ValueError as e:  # UnicodeDecodeError included
+            raise ValueError(f"[{self.name}] {where} is not valid JSON: {e}") from None
+
+    def _read_target_vocab(self, data: Optional[bytes], where: str) -> TargetVocab:
+        if data is None:
+            raise ValueError(
+                f"[{self.name}] {where} is missing: the directory is damaged."
+            )
+        words = self._read_json(data, where)
+        if words is None:
+            raise ValueError(
+                f"[{self.name}] {where} is null: the weights can't be used without "
+                "their target vocabulary (damaged, or saved before initialize())."
+            )
+        try:
+            return TargetVocab.from_json(words, source=where)
+        except ValueError as e:
+            raise ValueError(f"[{self.name}] {e}") from None
+
+    def _load_weights(
+        self,
+        vocab: TargetVocab,
+        load: Callable[[Model, bytes, str], None],
+        weights: bytes,
+        source: str,
+    ) -> None:
+        self._set_target_vocab(vocab)
         build_torch_layer(self.model)
+        try:
+            load(self.model, weights, source)
+        except WeightsError as e:
+            raise ValueError(
+                f"[{self.name}] Can't load the model weights: {e}"
+            ) from None
 
     def _set_target_vocab(self, target_vocab: TargetVocab) -> None:
         """Take the vocabulary and size the model's output layer to it."""
+        if self.model.has_dim("nO") and self.model.get_dim("nO") != len(target_vocab):
+            raise ValueError(
+                f"[{self.name}] The target vocabulary has {len(target_vocab)} "
+                f"words but the model was built for {self.model.get_dim('nO')}."
+            )
         self.target_vocab = target_vocab
         if not self.model.has_dim("nO"):
             self.model.set_dim("nO", len(self.target_vocab))
-        elif self.model.get_dim("nO") != len(self.target_vocab):
-            raise ValueError(
-                f"[{self.name}] The target vocabulary has {len(self.target_vocab)} "
-                f"words but the model was built for {self.model.get_dim('nO')}."
-            )
-
-    def _load_model(self, data: bytes, source: str) -> None:
-        if self.target_vocab is None:
-            return
-        try:
-            self.model.from_bytes(data)
-        except Exception as e:
-            raise ValueError(
-                f"[{self.name}] Can't load the model weights from {source}: {e}"
-            ) from e
 
 
 def best_ids(candidates: List[Candidate]) -> List[int]:
@@ -544,12 +754,6 @@ def spaced_words(doc: Doc) -> List[SpacedWord]:
 def target_words(doc: Doc) -> List[SpacedWord]:
     """The target text's tokens with their spacing, whitespace tokens left out."""
     return [word for word, token in zip(spaced_words(doc), doc) if not token.is_space]
-
-
-def check_settings(**settings: int) -> None:
-    for name, value in settings.items():
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, not {value}")
 
 
 def install_extensions(field: str) -> None:

@@ -2,6 +2,7 @@
 
 import gzip
 import random
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple, Union
 
@@ -10,6 +11,10 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
+
+from .settings import check_bool, check_int, check_text
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 # A record's location for error messages ("file, line N") and the record.
 Located = Tuple[str, Dict[str, Any]]
@@ -29,6 +34,8 @@ def create_jsonl_reader(
     doc._.{target_field}. `limit` keeps the first N records (after a seeded
     shuffle, with `shuffle`); 0 keeps all.
     """
+
+    check_reader_settings(path, limit, shuffle, seed, source_field, target_field)
 
     def read_pair(where: str, record: Dict[str, Any]) -> Tuple[str, str]:
         return get_text(record, source_field, where), get_text(
@@ -56,6 +63,10 @@ def create_dialogue_reader(
     `shuffle` and `seed` as in spacy-seq2seq.JsonlPairs.v1.
     """
 
+    check_reader_settings(path, limit, shuffle, seed, context_field, response_field)
+    check_int("max_turns", max_turns, minimum=0)
+    check_text("turn_separator", turn_separator)
+
     def read_pair(where: str, record: Dict[str, Any]) -> Tuple[str, str]:
         turns = get_turns(record, context_field, where)
         if max_turns:
@@ -63,6 +74,21 @@ def create_dialogue_reader(
         return turn_separator.join(turns), get_text(record, response_field, where)
 
     return make_reader(Path(path), read_pair, response_field, limit, shuffle, seed)
+
+
+def check_reader_settings(
+    path: Any, limit: Any, shuffle: Any, seed: Any, *fields: Any
+) -> None:
+    if path is None:
+        raise ValueError(
+            "The reader's path is null: give the corpus on the command line "
+            "(--paths.train, --paths.dev) or in the config's [paths]."
+        )
+    check_int("limit", limit, minimum=0)
+    check_bool("shuffle", shuffle)
+    check_int("seed", seed, minimum=0)
+    for field in fields:
+        check_text("field name", field)
 
 
 def make_reader(
@@ -99,21 +125,47 @@ def make_example(nlp: Language, source: str, target: str, target_field: str) -> 
 
 
 def read_records(path: Path) -> Iterator[Located]:
-    """Yield each JSON object of the file with its location; a bad line
-    raises an error naming the file and line."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf8") as file_:
-        for line_number, line in enumerate(file_, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_number}"
-            try:
-                record = srsly.json_loads(line)
-            except ValueError as e:
-                raise ValueError(f"Malformed JSON in {where}: {e}") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"Expected a JSON object in {where}")
-            yield where, record
+    """Yield each JSON object of the file (gzip-compressed if its name ends
+    in .gz, a UTF-8 byte-order mark allowed) with its location. Any problem
+    raises an error naming the file, and the line where there is one."""
+    try:
+        with path.open("rb") as file_:
+            compressed = file_.read(2) == GZIP_MAGIC
+    except OSError as e:
+        raise ValueError(f"Can't read {path}: {e}") from None
+    if compressed != (path.suffix == ".gz"):
+        raise ValueError(
+            f"{path} is gzip-compressed but its name doesn't end in .gz"
+            if compressed
+            else f"{path} is named .gz but is not gzip-compressed"
+        )
+    opener = gzip.open if compressed else open
+    line_number, n_records = 0, 0
+    try:
+        with opener(path, "rb") as file_:
+            for line_number, line in enumerate(file_, start=1):
+                where = f"{path}, line {line_number}"
+                try:
+                    text = line.decode("utf-8-sig" if line_number == 1 else "utf-8")
+                except UnicodeDecodeError as e:
+                    raise ValueError(f"{where} is not valid UTF-8: {e}") from None
+                if not text.strip():
+                    continue
+                try:
+                    record = srsly.json_loads(text)
+                except ValueError as e:
+                    raise ValueError(f"Malformed JSON in {where}: {e}") from None
+                if not isinstance(record, dict):
+                    raise ValueError(f"Expected a JSON object in {where}")
+                n_records += 1
+                yield where, record
+    except (EOFError, OSError, zlib.error) as e:
+        raise ValueError(
+            f"Can't read {path} after line {line_number}: {e} (is the file "
+            "truncated or damaged?)"
+        ) from None
+    if not n_records:
+        raise ValueError(f"{path} has no records: the file is empty")
 
 
 def get_field(record: Dict[str, Any], field: str, where: str) -> Any:

@@ -132,6 +132,7 @@ class ResponderComponent(Seq2SeqComponent):
     conversation still gets a reply (the model reads one unknown token).
     """
 
+    kind = "seq2seq_responder"
     truncation_side = "last"
 
     def __init__(
@@ -143,6 +144,11 @@ class ResponderComponent(Seq2SeqComponent):
         turn_separator: str,
         **settings,
     ) -> None:
+        if not isinstance(turn_separator, str) or not turn_separator:
+            raise ValueError(
+                f"[{name}] turn_separator must be a non-empty string, "
+                f"not {turn_separator!r}"
+            )
         super().__init__(vocab, model, name, **settings)
         self.turn_separator = turn_separator
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from spacy.util import registry
 
+from .settings import check_number
+
 
 @registry.misc("spacy-seq2seq.TeacherForcing.v1")
 @dataclass(frozen=True)
@@ -17,6 +19,9 @@ class TeacherForcing:
     """A constant teacher forcing ratio eps (1.0: always the gold token)."""
 
     ratio: float
+
+    def __post_init__(self) -> None:
+        check_number("teacher_forcing.ratio", self.ratio, minimum=0.0, maximum=1.0)
 
     def __call__(self, step: int) -> float:
         return self.ratio
@@ -31,6 +36,11 @@ class LinearDecay:
     c: float
     eps_min: float
 
+    def __post_init__(self) -> None:
+        check_number("teacher_forcing.k", self.k, minimum=0.0, maximum=1.0)
+        check_number("teacher_forcing.c", self.c, minimum=0.0)
+        check_number("teacher_forcing.eps_min", self.eps_min, minimum=0.0, maximum=1.0)
+
     def __call__(self, step: int) -> float:
         return max(self.eps_min, self.k - self.c * step)
 
@@ -42,6 +52,9 @@ class ExponentialDecay:
 
     k: float
 
+    def __post_init__(self) -> None:
+        check_number("teacher_forcing.k", self.k, above=0.0, maximum=1.0)
+
     def __call__(self, step: int) -> float:
         return self.k**step
 
@@ -52,6 +65,9 @@ class InverseSigmoidDecay:
     """eps_i = k / (k + exp(i / k)), with k >= 1."""
 
     k: float
+
+    def __post_init__(self) -> None:
+        check_number("teacher_forcing.k", self.k, minimum=1.0)
 
     def __call__(self, step: int) -> float:
         # exp overflows past i / k ~ 709, where eps is 0 anyway

@@ -15,6 +15,7 @@ import numpy
 import torch
 from torch import Tensor
 
+from .settings import check_int, check_number, check_text
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 if TYPE_CHECKING:
@@ -50,32 +51,33 @@ class SearchSettings:
     coverage_penalty: float = 0.0
 
     def validate(self) -> None:
-        """Raise a ValueError naming the first setting out of range."""
-        problems = [
-            (self.decoding not in DECODINGS, f"decoding must be one of {DECODINGS}"),
-            (self.beam_size < 1, "beam_size must be at least 1"),
-            (self.n_best < 1, "n_best must be at least 1"),
-            (
-                self.decoding == "beam" and self.n_best > self.beam_size,
-                "n_best must not exceed beam_size with beam search",
-            ),
-            (self.max_length < 1, "max_length must be at least 1"),
-            (
-                not 0 <= self.min_length <= self.max_length,
-                "min_length must be in [0, max_length]",
-            ),
-            (
-                min(self.no_repeat_ngram_size, self.no_repeat_context_ngram_size) < 0,
-                "no_repeat n-gram sizes must be >= 0",
-            ),
-            (self.top_k < 0, "top_k must be >= 0 (0 keeps every word)"),
-            (not 0.0 < self.top_p <= 1.0, "top_p must be in (0, 1]"),
-            (self.temperature <= 0.0, "temperature must be > 0"),
-            (self.coverage_penalty < 0.0, "coverage_penalty must be >= 0"),
-        ]
-        for failed, message in problems:
-            if failed:
-                raise ValueError(f"{message} (search settings: {self})")
+        """Raise a ValueError naming the first setting of the wrong type or
+        out of range."""
+        check_text("decoding", self.decoding, choices=DECODINGS)
+        check_int("beam_size", self.beam_size, minimum=1)
+        check_int("n_best", self.n_best, minimum=1)
+        if self.decoding == "beam" and self.n_best > self.beam_size:
+            raise ValueError(
+                f"n_best ({self.n_best}) must not exceed beam_size "
+                f"({self.beam_size}) with beam search"
+            )
+        check_int("max_length", self.max_length, minimum=1)
+        check_int("min_length", self.min_length, minimum=0)
+        if self.min_length > self.max_length:
+            raise ValueError(
+                f"min_length ({self.min_length}) must not exceed max_length "
+                f"({self.max_length})"
+            )
+        check_number("length_penalty", self.length_penalty, minimum=0.0)
+        check_int("no_repeat_ngram_size", self.no_repeat_ngram_size, minimum=0)
+        check_int(
+            "no_repeat_context_ngram_size", self.no_repeat_context_ngram_size, minimum=0
+        )
+        check_int("top_k", self.top_k, minimum=0)
+        check_number("top_p", self.top_p, above=0.0, maximum=1.0)
+        check_number("temperature", self.temperature, above=0.0)
+        check_int("seed", self.seed, minimum=0)
+        check_number("coverage_penalty", self.coverage_penalty, minimum=0.0)
 
 
 def decode(

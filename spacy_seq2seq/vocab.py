@@ -1,5 +1,7 @@
 """The target vocabulary: words the decoder can generate, plus copy slots."""
 
+import hashlib
+import json
 from collections import Counter
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -120,15 +122,40 @@ class TargetVocab:
     def to_json(self) -> Dict[str, Any]:
         return {"words": self.words, "attached": sorted(self.attached)}
 
+    def checksum(self) -> str:
+        """SHA-256 of the words in order and the attached ones: saved with the
+        weights, so that a vocabulary that is not theirs is caught on load."""
+        data = json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(data.encode("utf8")).hexdigest()
+
     @classmethod
     def from_json(cls, data: Any, *, source: Optional[str] = None) -> "TargetVocab":
-        """Read a vocabulary written by `to_json`, or a plain list of words."""
+        """Read a vocabulary written by `to_json`, or a plain list of words:
+        unique, non-blank strings."""
         where = f" in {source}" if source else ""
-        if isinstance(data, list) and all(isinstance(w, str) for w in data):
-            return cls(data)
-        if isinstance(data, dict) and isinstance(data.get("words"), list):
-            return cls(data["words"], data.get("attached", []))
-        raise ValueError(
-            f"Can't read the target vocabulary{where}: expected a list of words "
-            "or an object with a 'words' list."
-        )
+        problem = f"Can't read the target vocabulary{where}"
+        attached: Any = []
+        if isinstance(data, dict) and "words" in data:
+            words, attached = data["words"], data.get("attached", [])
+        elif isinstance(data, list):
+            words = data
+        else:
+            raise ValueError(
+                f"{problem}: expected a list of words or an object with a "
+                f"'words' list, not {type(data).__name__ if data is not None else 'null'}."
+            )
+        for name, value in (("words", words), ("attached", attached)):
+            if not isinstance(value, list):
+                raise ValueError(f"{problem}: '{name}' is not a list.")
+            bad = [w for w in value if not isinstance(w, str) or not w.strip()]
+            if bad:
+                raise ValueError(
+                    f"{problem}: its {name} must be non-blank strings, not {bad[0]!r}."
+                )
+        repeated = [w for w, n in Counter(words).items() if n > 1]
+        if repeated:
+            raise ValueError(
+                f"{problem}: it lists {repeated[0]!r} more than once "
+                f"({len(repeated)} word(s) repeated)."
+            )
+        return cls(words, attached)
