@@ -1,10 +1,23 @@
 """A conversation with a pipeline that has a seq2seq_responder."""
 
+import re
+import unicodedata
 from typing import List, Optional
 
 from spacy.language import Language
 
+from .pipeline_component import Seq2SeqComponent
 from .responder import ResponderComponent
+
+# Terminal escape sequences: CSI (ESC [ or the C1 byte, parameters, a final
+# byte), OSC (ESC ], up to BEL or ESC \\) and the two-character escapes.
+ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]"
+)
+
+BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 class Conversation:
@@ -13,7 +26,8 @@ class Conversation:
 
     nlp: a pipeline with a seq2seq_responder.
     max_turns: the turns the responder reads, the new message included.
-    component: the responder's name, if the pipeline has several.
+    component: the name of the component that answers: needed when the
+        pipeline has several responders, or none (any seq2seq component).
     """
 
     def __init__(
@@ -24,12 +38,13 @@ class Conversation:
         self.nlp = nlp
         self.max_turns = max_turns
         self.responder = find_responder(nlp, component)
+        self.turn_separator = getattr(self.responder, "turn_separator", "\n")
         self.turns: List[str] = []
 
     def reply(self, message: str) -> str:
         """Add the message, answer it and add the answer."""
         self.turns.append(" ".join(message.split()))
-        context = self.responder.turn_separator.join(self.turns[-self.max_turns :])
+        context = self.turn_separator.join(self.turns[-self.max_turns :])
         response = self.nlp(context)._.get(self.responder.target_field)
         self.turns.append(response)
         return response
@@ -39,23 +54,36 @@ class Conversation:
         self.turns = []
 
 
-def find_responder(nlp: Language, name: Optional[str] = None) -> ResponderComponent:
-    """The pipeline's responder: the one named, or the only one."""
-    responders = {
-        pipe_name: pipe
-        for pipe_name, pipe in nlp.pipeline
-        if isinstance(pipe, ResponderComponent)
-    }
+def find_responder(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponent:
+    """The component that answers: the one named (a responder, or any seq2seq
+    component), or else the pipeline's only responder."""
+    seq2seq = [n for n, pipe in nlp.pipeline if isinstance(pipe, Seq2SeqComponent)]
+    responders = [n for n in seq2seq if isinstance(nlp.get_pipe(n), ResponderComponent)]
     if name is not None:
-        if name not in responders:
+        if name not in seq2seq:
             raise ValueError(
-                f"The pipeline has no seq2seq_responder named '{name}' "
-                f"(its responders: {sorted(responders)})"
+                f"The pipeline has no seq2seq component named '{name}' (its "
+                f"seq2seq components: {seq2seq}; its pipes: {nlp.pipe_names})"
             )
-        return responders[name]
+        return nlp.get_pipe(name)
     if len(responders) != 1:
         raise ValueError(
             f"Expected one seq2seq_responder in the pipeline {nlp.pipe_names}, "
-            f"found {len(responders)}: name the one to use."
+            f"found {len(responders)}: name the component to chat with "
+            f"(one of {seq2seq})."
         )
-    return next(iter(responders.values()))
+    return nlp.get_pipe(responders[0])
+
+
+def printable(text: str) -> str:
+    """The text without terminal escape sequences, control characters or
+    bidirectional overrides (line breaks become spaces), safe to print."""
+    text = ESCAPE_SEQUENCE.sub("", text)
+    return "".join(
+        " " if char in "\t\n\r" else char
+        for char in text
+        if char in "\t\n\r"
+        or (
+            unicodedata.category(char) not in ("Cc", "Cs") and char not in BIDI_CONTROLS
+        )
+    )

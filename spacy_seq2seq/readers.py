@@ -4,7 +4,7 @@ import gzip
 import random
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import srsly
 from spacy.language import Language
@@ -22,7 +22,7 @@ Located = Tuple[str, Dict[str, Any]]
 
 @registry.readers("spacy-seq2seq.JsonlPairs.v1")
 def create_jsonl_reader(
-    path: Union[str, Path],
+    path: Optional[Union[str, Path]],
     source_field: str = "text",
     target_field: str = "summary",
     limit: int = 0,
@@ -35,19 +35,19 @@ def create_jsonl_reader(
     shuffle, with `shuffle`); 0 keeps all.
     """
 
-    check_reader_settings(path, limit, shuffle, seed, source_field, target_field)
+    check_reader_settings(limit, shuffle, seed, source_field, target_field)
 
     def read_pair(where: str, record: Dict[str, Any]) -> Tuple[str, str]:
         return get_text(record, source_field, where), get_text(
             record, target_field, where
         )
 
-    return make_reader(Path(path), read_pair, target_field, limit, shuffle, seed)
+    return make_reader(path, read_pair, target_field, limit, shuffle, seed)
 
 
 @registry.readers("spacy-seq2seq.JsonlDialogues.v1")
 def create_dialogue_reader(
-    path: Union[str, Path],
+    path: Optional[Union[str, Path]],
     context_field: str = "context",
     response_field: str = "response",
     turn_separator: str = "\n",
@@ -63,7 +63,7 @@ def create_dialogue_reader(
     `shuffle` and `seed` as in spacy-seq2seq.JsonlPairs.v1.
     """
 
-    check_reader_settings(path, limit, shuffle, seed, context_field, response_field)
+    check_reader_settings(limit, shuffle, seed, context_field, response_field)
     check_int("max_turns", max_turns, minimum=0)
     check_text("turn_separator", turn_separator)
 
@@ -73,17 +73,10 @@ def create_dialogue_reader(
             turns = turns[-max_turns:]
         return turn_separator.join(turns), get_text(record, response_field, where)
 
-    return make_reader(Path(path), read_pair, response_field, limit, shuffle, seed)
+    return make_reader(path, read_pair, response_field, limit, shuffle, seed)
 
 
-def check_reader_settings(
-    path: Any, limit: Any, shuffle: Any, seed: Any, *fields: Any
-) -> None:
-    if path is None:
-        raise ValueError(
-            "The reader's path is null: give the corpus on the command line "
-            "(--paths.train, --paths.dev) or in the config's [paths]."
-        )
+def check_reader_settings(limit: Any, shuffle: Any, seed: Any, *fields: Any) -> None:
     check_int("limit", limit, minimum=0)
     check_bool("shuffle", shuffle)
     check_int("seed", seed, minimum=0)
@@ -92,7 +85,7 @@ def check_reader_settings(
 
 
 def make_reader(
-    path: Path,
+    path: Optional[Union[str, Path]],
     read_pair: Callable[[str, Dict[str, Any]], Tuple[str, str]],
     target_field: str,
     limit: int,
@@ -100,10 +93,17 @@ def make_reader(
     seed: int,
 ) -> Callable[[Language], Iterable[Example]]:
     def read(nlp: Language) -> Iterator[Example]:
-        if not path.exists():
-            raise ValueError(f"Can't find the JSONL file {path}")
+        # null until given (spacy assemble never reads the corpora)
+        if path is None:
+            raise ValueError(
+                "The corpus path is null: give it on the command line "
+                "(--paths.train, --paths.dev) or in the config's [paths]."
+            )
+        file_path = Path(path)
+        if not file_path.exists():
+            raise ValueError(f"Can't find the JSONL file {file_path}")
         pairs: Iterable[Tuple[str, str]] = (
-            read_pair(where, record) for where, record in read_records(path)
+            read_pair(where, record) for where, record in read_records(file_path)
         )
         if shuffle:
             pairs = list(pairs)
