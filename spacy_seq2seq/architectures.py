@@ -1,7 +1,7 @@
 """Thinc wrappers: the source tok2vec sub-layer feeding the torch seq2seq module."""
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from spacy.tokens import Doc

@@ -312,7 +312,7 @@ class Seq2SeqComponent(TrainablePipe):
         if not self.is_initialized:
             raise ValueError(
                 Errors.E109.format(name=self.name)
-                + f" The component has no target vocabulary: initialize it with "
+                + " The component has no target vocabulary: initialize it with "
                 "examples that have target texts, or load a trained pipeline."
             )
 
@@ -609,37 +609,13 @@ class Seq2SeqComponent(TrainablePipe):
             self._restore_legacy(read, where, legacy_weights)
             return
         cfg = self._read_json(cfg_data, where("cfg"))
-        kind, n_updates = (
-            (cfg.get("kind"), cfg.get("n_updates"))
-            if isinstance(cfg, dict)
-            else (None, None)
-        )
-        if kind != self.kind:
-            raise ValueError(
-                f"[{self.name}] {where('cfg')} is a {kind!r} component's, not a "
-                f"{self.kind!r}'s: load it as the component it is."
-                if isinstance(kind, str)
-                else f"[{self.name}] {where('cfg')} doesn't say the component's kind: damaged?"
-            )
-        if (
-            isinstance(n_updates, bool)
-            or not isinstance(n_updates, int)
-            or n_updates < 0
-        ):
-            raise ValueError(
-                f"[{self.name}] {where('cfg')} has no valid update count (n_updates): "
-                f"{n_updates!r}"
-            )
+        n_updates = self._check_cfg(cfg, where("cfg"))
         if not cfg.get("initialized"):
             return  # saved before initialize(): nothing more was written
-        for name in (TARGET_VOCAB_FILE, WEIGHTS_FILE):
-            if read(name) is None:
-                raise damaged(name)
-        vocab = self._read_target_vocab(
-            read(TARGET_VOCAB_FILE), where(TARGET_VOCAB_FILE)
-        )
-        weights = read(WEIGHTS_FILE)
-        assert weights is not None
+        vocab_data, weights = read(TARGET_VOCAB_FILE), read(WEIGHTS_FILE)
+        if vocab_data is None or weights is None:
+            raise damaged(TARGET_VOCAB_FILE if vocab_data is None else WEIGHTS_FILE)
+        vocab = self._read_target_vocab(vocab_data, where(TARGET_VOCAB_FILE))
         try:
             metadata = read_metadata(weights, where(WEIGHTS_FILE))
         except WeightsError as e:
@@ -661,6 +637,28 @@ class Seq2SeqComponent(TrainablePipe):
         self._load_weights(vocab, weights_from_bytes, weights, where(WEIGHTS_FILE))
         self.n_updates = n_updates
 
+    def _check_cfg(self, cfg: Any, where: str) -> int:
+        """Check the saved kind; return the saved update count."""
+        kind = cfg.get("kind") if isinstance(cfg, dict) else None
+        if not isinstance(kind, str):
+            raise ValueError(f"[{self.name}] {where} doesn't say the component's kind.")
+        if kind != self.kind:
+            raise ValueError(
+                f"[{self.name}] {where} is a {kind!r} component's, not a "
+                f"{self.kind!r}'s: load it as the component it is."
+            )
+        n_updates = cfg.get("n_updates")
+        if (
+            isinstance(n_updates, bool)
+            or not isinstance(n_updates, int)
+            or n_updates < 0
+        ):
+            raise ValueError(
+                f"[{self.name}] {where} has no valid update count (n_updates): "
+                f"{n_updates!r}"
+            )
+        return n_updates
+
     def _restore_legacy(
         self,
         read: Callable[[str], Optional[bytes]],
@@ -669,10 +667,9 @@ class Seq2SeqComponent(TrainablePipe):
     ) -> None:
         """Weights saved by spacy-seq2seq 0.1 (thinc's msgpack, torch.save'd
         modules), read without running code from the file."""
-        vocab_name = next(
-            (n for n in (TARGET_VOCAB_FILE, "target_vocab") if read(n) is not None),
-            TARGET_VOCAB_FILE,
-        )
+        vocab_name = TARGET_VOCAB_FILE
+        if read(vocab_name) is None:  # 0.1's to_bytes called it "target_vocab"
+            vocab_name = "target_vocab"
         vocab = self._read_target_vocab(read(vocab_name), where(vocab_name))
         source = where(LEGACY_WEIGHTS_FILE)
         self._load_weights(vocab, legacy_weights_from_bytes, weights, source)

@@ -14,7 +14,7 @@ import base64
 import io
 import json
 import struct
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy
 import safetensors.torch

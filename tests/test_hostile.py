@@ -2,7 +2,6 @@
 a clear error that says what and where, or is handled correctly."""
 
 import gzip
-import io
 import json
 import pickle
 import shutil
@@ -533,6 +532,19 @@ def test_a_crafted_0_1_file_cannot_run_code(trained, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="Can't load the model weights"):
         spacy.load(tmp_path / "old")
     assert not marker.exists()
+
+
+def test_bytes_of_version_0_1_still_load(trained):
+    nlp, expected = trained
+    component = nlp.get_pipe("summarizer")
+    legacy = {
+        "target_vocab": srsly.json_dumps(component.target_vocab.to_json()),
+        "model": component.model.to_bytes(),
+    }
+    loaded = tiny_nlp()
+    with pytest.warns(UserWarning, match="Save the pipeline again"):
+        loaded.get_pipe("summarizer").from_bytes(srsly.msgpack_dumps(legacy))
+    assert summaries(loaded) == expected
 
 
 # 4. Training state

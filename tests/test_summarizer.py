@@ -117,7 +117,7 @@ def test_pickled_pipeline_summarizes_the_same(trained):
 
 def test_damaged_model_directory_gives_a_clear_error(trained, tmp_path):
     trained.nlp.to_disk(tmp_path / "pipeline")
-    (tmp_path / "pipeline" / "summarizer" / "model").write_bytes(b"not a model")
+    (tmp_path / "pipeline" / "summarizer" / "model.safetensors").write_bytes(b"no")
     with pytest.raises(ValueError, match="Can't load the model weights"):
         spacy.load(tmp_path / "pipeline")
     (tmp_path / "pipeline" / "summarizer" / "target_vocab.json").unlink()
