@@ -4,7 +4,17 @@ import math
 import warnings
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
 
 import srsly
 from spacy import util
@@ -680,9 +690,11 @@ class Seq2SeqComponent(TrainablePipe):
             "with the checks of the vocabulary and the component's kind."
         )
 
-    def _read_json(self, data: bytes, where: str) -> Any:
+    def _read_json(self, data: Union[bytes, str], where: str) -> Any:
+        # 0.1's to_bytes stored the vocabulary as a str
         try:
-            return srsly.json_loads(data.decode("utf-8-sig"))
+            text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+            return srsly.json_loads(text)
         except ValueError as e:  # UnicodeDecodeError included
             raise ValueError(f"[{self.name}] {where} is not valid JSON: {e}") from None
 
