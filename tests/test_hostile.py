@@ -582,8 +582,7 @@ def chat(path: Path, input, *args: str):
     return CliRunner().invoke(cli.app, ["chat", str(path), *args], input=input)
 
 
-def test_chat_reads_invalid_utf8_with_replacement(saved, monkeypatch):
-    monkeypatch.setattr(Conversation, "find_responder", None, raising=False)
+def test_chat_reads_invalid_utf8_with_replacement(saved):
     result = chat(saved, b"caf\xe9 \xff\xfe\nstill here\n", "--component", "summarizer")
     assert result.exit_code == 0, result.output
     assert len(result.output.splitlines()) == 2
