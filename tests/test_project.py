@@ -169,7 +169,8 @@ def test_all_workflow_trains_on_your_own_csv(tmp_path, reuters_dir):
             writer.writerow([eg.reference.text, eg.reference._.summary])
     meta = {"description": "Headlines of my articles.", "license": "MIT"}
     srsly.write_json(project / "my_meta.json", meta)
-    args = [sys.executable, "-m", "spacy", "project", "run", "all"]
+    # weasel takes --vars overrides after the project directory only.
+    args = [sys.executable, "-m", "spacy", "project", "run", "all", "."]
     args += ["--vars.data", "mine.csv", "--vars.source_field", "article"]
     args += ["--vars.target_field", "title", "--vars.summarizer_steps", "10"]
     args += ["--vars.summarizer_eval_frequency", "10", "--vars.n_samples", "2"]
