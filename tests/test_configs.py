@@ -165,3 +165,22 @@ def iter_params(model):
         for name in node.param_names:
             if node.has_param(name):
                 yield node.get_param(name)
+
+
+def test_transformer_listener_config_is_the_summarizer_over_a_transformer():
+    """spacy-transformers is not installed here: the structure only."""
+    config = load_config(
+        ROOT / "configs" / "transformer_listener.cfg", interpolate=False
+    )
+    base = load_config(ROOT / "configs" / "summarizer.cfg", interpolate=False)
+    assert config["nlp"]["pipeline"] == ["transformer", "summarizer"]
+    transformer = config["components"]["transformer"]
+    assert transformer["factory"] == "transformer"
+    assert transformer["model"]["@architectures"].startswith("spacy-transformers.")
+    listener = config["components"]["summarizer"]["model"].pop("tok2vec")
+    assert listener["@architectures"] == "spacy-transformers.TransformerListener.v1"
+    assert listener["upstream"] == "transformer" and listener["grad_factor"] == 1.0
+    base["components"]["summarizer"]["model"].pop("tok2vec")
+    assert config["components"]["summarizer"] == base["components"]["summarizer"]
+    for section in ("paths", "corpora", "training", "initialize"):
+        assert config[section] == base[section]
