@@ -2,6 +2,7 @@
 
 from .architectures import AttentionalSeq2Seq
 from .conversation import Conversation
+from .loggers import console_logger
 from .pipeline_component import Seq2SeqComponent, make_summarizer
 from .readers import create_dialogue_reader, create_jsonl_reader
 from .render import render_attention
@@ -17,6 +18,7 @@ from .scorers import make_response_scorer, make_rouge_scorer
 __all__ = [
     "AttentionalSeq2Seq",
     "Conversation",
+    "console_logger",
     "ExponentialDecay",
     "InverseSigmoidDecay",
     "LinearDecay",

@@ -45,12 +45,19 @@ DEFAULT_MODEL_CONFIG = """
 @architectures = "spacy-seq2seq.AttentionalSeq2Seq.v1"
 embed_width = 128
 hidden_width = 256
-attention_width = 64
 encoder_layers = 1
+bidirectional = true
 rnn_type = "lstm"
+attention = "additive"
+attention_width = 64
+attention_heads = 1
+attention_window = 0
+input_feeding = true
+coverage = false
 dropout = 0.2
 copy = true
 tie_embeddings = true
+init = "default"
 mixed_precision = false
 
 [model.tok2vec]
@@ -103,7 +110,8 @@ PERPLEXITY_BATCH_SIZE = 256
         "max_length": 30,
         "min_length": 1,
         "length_penalty": 0.0,
-        "no_repeat_ngram_size": 3,
+        # Headlines almost never repeat a word (configs/summarizer.cfg).
+        "no_repeat_ngram_size": 1,
         "coverage_penalty": 0.0,
         "store_attention": False,
         "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v1"},

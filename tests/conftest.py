@@ -76,8 +76,22 @@ class Trained:
         self.losses = losses
 
 
+# The session's trained pipelines. The fast tier's are trained a few dozen
+# updates: enough for what they serve (serialization, batching, truncation,
+# attention, search), where the model's quality does not matter. The tests of
+# how well training works use the longer runs and are in the slow tier.
+
+
 @pytest.fixture(scope="session")
 def trained(reuters_dir: Path) -> Trained:
+    """The small summarizer, trained 32 updates on 100 real Reuters pairs."""
+    nlp = make_summarizer_nlp(min_count=1)
+    examples = read_examples(nlp, reuters_dir / "train.jsonl.gz", limit=100)
+    return train(nlp, examples, epochs=8)
+
+
+@pytest.fixture(scope="session")
+def overfitted(reuters_dir: Path) -> Trained:
     """The small summarizer, overfitted on 200 real Reuters pairs."""
     nlp = make_summarizer_nlp(min_count=1)
     examples = read_examples(nlp, reuters_dir / "train.jsonl.gz", limit=200)
@@ -86,6 +100,14 @@ def trained(reuters_dir: Path) -> Trained:
 
 @pytest.fixture(scope="session")
 def trained_responder(cmu_dog_dir: Path) -> Trained:
+    """The small responder, trained 24 updates on 100 real CMU_DoG pairs."""
+    nlp = make_responder_nlp(min_count=1)
+    read = create_dialogue_reader(cmu_dog_dir / "train.jsonl.gz", limit=100)
+    return train(nlp, list(read(nlp)), epochs=6)
+
+
+@pytest.fixture(scope="session")
+def trained_responder_longer(cmu_dog_dir: Path) -> Trained:
     """The small responder, trained on 200 real CMU_DoG pairs."""
     nlp = make_responder_nlp(min_count=1)
     read = create_dialogue_reader(cmu_dog_dir / "train.jsonl.gz", limit=200)

@@ -1,15 +1,18 @@
 """The spaCy project workflow, end to end: project.yml's smoke workflow from the
 raw archives to a wheel that installs and loads by name."""
 
+import csv
 import json
 import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import pytest
+import spacy
 import srsly
 from spacy.tokens import DocBin
 
@@ -60,8 +63,8 @@ def smoke_project(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_smoke_workflow_converts_trains_scores_and_packages(smoke_project):
     for split in ("train", "dev", "test"):
-        assert (smoke_project / "corpus" / "reuters" / f"{split}.jsonl.gz").exists()
-        assert (smoke_project / "corpus" / "reuters" / f"{split}.spacy").exists()
+        assert (smoke_project / "corpus" / "summarizer" / f"{split}.jsonl.gz").exists()
+        assert (smoke_project / "corpus" / "summarizer" / f"{split}.spacy").exists()
     metrics = srsly.read_json(smoke_project / "metrics" / "smoke.json")
     assert metrics["docs"] == 200
     assert 0.0 < metrics["scores"]["summary_rougeL"] <= 1.0
@@ -72,6 +75,11 @@ def test_smoke_workflow_converts_trains_scores_and_packages(smoke_project):
     readme = (package / "README.md").read_text(encoding="utf8")
     assert "SUMMARY_ROUGEL" in readme and "summary_perplexity" in readme
     assert (smoke_project / "packages" / "smoke" / WHEEL).exists()
+    samples = (smoke_project / "samples" / "smoke" / "index.html").read_text("utf8")
+    assert (
+        samples.count("<a ") >= 10
+        and (smoke_project / "samples/smoke/009.html").exists()
+    )
 
 
 @pytest.mark.slow
@@ -91,6 +99,10 @@ def test_packaged_wheel_installs_in_a_fresh_venv_and_summarizes(
         ROOT,
         600,
     )
+    (wheel,) = wheels.glob("spacy_seq2seq-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "spacy_seq2seq/py.typed" in names
+    assert any(name.endswith(".dist-info/LICENSE") for name in names), names
     run(
         [*pip, "--find-links", wheels, smoke_project / "packages" / "smoke" / WHEEL],
         tmp_path,
@@ -101,13 +113,14 @@ def test_packaged_wheel_installs_in_a_fresh_venv_and_summarizes(
     assert any(req.startswith("spacy-seq2seq") for req in result["requires"])
 
 
-def fetch_assets(project: Path, url: str) -> subprocess.CompletedProcess:
+def fetch_assets(project: Path, url: str, *options: str) -> subprocess.CompletedProcess:
     """scripts/fetch_assets.py on a project.yml with one asset at `url`."""
     asset = {"dest": "assets/corpus.tar.gz", "url": url}
     srsly.write_yaml(project / "project.yml", {"title": "t", "assets": [asset]})
     script = ROOT / "scripts" / "fetch_assets.py"
     return subprocess.run(
-        [sys.executable, str(script), str(project)],
+        [sys.executable, str(script), str(project), *options],
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=300,
@@ -128,6 +141,54 @@ def test_fetching_keeps_an_asset_that_is_already_there(tmp_path):
     result = fetch_assets(tmp_path, "https://example.invalid/corpus.tar.gz")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "assets" / "corpus.tar.gz").read_bytes() == b"a local copy"
+
+
+def test_fetching_only_the_data_a_workflow_reads(tmp_path):
+    # Your own data is not an asset: nothing to fetch, even offline.
+    unreachable = str(tmp_path / "nowhere" / "corpus.tar.gz")
+    result = fetch_assets(tmp_path, unreachable, "--only", "mine.csv")
+    assert result.returncode == 0 and "nothing to fetch" in result.stdout
+    result = fetch_assets(tmp_path, unreachable, "--only", "assets/corpus.tar.gz")
+    assert result.returncode == 1 and "Can't fetch the assets" in result.stdout
+
+
+@pytest.mark.slow
+def test_all_workflow_trains_on_your_own_csv(tmp_path, reuters_dir):
+    """`spacy project run all --vars.data mine.csv` with your own column names,
+    in a copy of the project without the raw archives."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "project.yml", project)
+    for folder in ("configs", "scripts"):
+        shutil.copytree(ROOT / folder, project / folder)
+    examples = read_examples(spacy.blank("en"), reuters_dir / "dev.jsonl.gz", limit=120)
+    with (project / "mine.csv").open("w", encoding="utf8", newline="") as file_:
+        writer = csv.writer(file_)
+        writer.writerow(["article", "title"])
+        for eg in examples:
+            writer.writerow([eg.reference.text, eg.reference._.summary])
+    meta = {"description": "Headlines of my articles.", "license": "MIT"}
+    srsly.write_json(project / "my_meta.json", meta)
+    # weasel takes --vars overrides after the project directory only.
+    args = [sys.executable, "-m", "spacy", "project", "run", "all", "."]
+    args += ["--vars.data", "mine.csv", "--vars.source_field", "article"]
+    args += ["--vars.target_field", "title", "--vars.summarizer_steps", "10"]
+    args += ["--vars.summarizer_eval_frequency", "10", "--vars.n_samples", "2"]
+    args += ["--vars.package_name", "my_headlines"]
+    args += ["--vars.summarizer_meta", "my_meta.json"]
+    run(args, project, 1200)
+    assert not list((project / "assets").glob("*.tar.gz"))
+    sizes = [
+        len(DocBin().from_disk(project / "corpus" / "summarizer" / f"{split}.spacy"))
+        for split in ("train", "dev", "test")
+    ]
+    assert sizes == [96, 12, 12]
+    metrics = srsly.read_json(project / "metrics" / "summarizer.json")
+    assert metrics["docs"] == 12 and 0.0 <= metrics["scores"]["summary_rougeL"] <= 1.0
+    assert (project / "samples" / "summarizer" / "001.html").exists()
+    package = project / "packages" / "en_my_headlines-0.1.0"
+    assert srsly.read_json(package / "meta.json")["license"] == "MIT"
+    assert list((package / "dist").glob("en_my_headlines-0.1.0-*.whl"))
 
 
 def test_evaluate_script_writes_every_score_with_the_decoding_settings(

@@ -32,6 +32,7 @@ def test_variant_configs_are_up_to_date():
         ), f"{path} is out of date: run python scripts/make_variant_configs.py"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", VARIANTS, ids=lambda path: path.stem)
 def test_variant_trains_and_summarizes(path, reuters_dir):
     config = load_config(path)

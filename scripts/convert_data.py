@@ -1,0 +1,70 @@
+"""Convert the training data of a workflow into the project's corpora.
+
+    python scripts/convert_data.py summarizer assets/reuters21578.tar.gz corpus/summarizer
+    python scripts/convert_data.py summarizer my_pairs.csv corpus/summarizer \\
+        --source-field article --target-field title
+    python scripts/convert_data.py responder my_chats.tsv corpus/responder \\
+        --context-field history --response-field reply --turn-separator "|||"
+
+DATA is the raw Reuters-21578 or CMU_DoG archive (converted by
+convert_reuters.py / convert_cmu_dog.py), or your own data: a JSONL, CSV or
+TSV file (gzipped or not) split into train/dev/test with --seed, or a folder
+with your own train, dev and test files. Writes OUTPUT_DIR/{train,dev,test}
+as .jsonl.gz (read by the training configs) and .spacy (read by evaluate).
+"""
+
+from enum import Enum
+from pathlib import Path
+
+import convert_cmu_dog
+import convert_reuters
+import typer
+from corpus import write_split
+from wasabi import msg
+
+from spacy_seq2seq.readers import create_dialogue_reader, create_jsonl_reader
+from spacy_seq2seq.user_data import read_dialogues, read_pairs, read_splits
+
+
+class Component(str, Enum):
+    summarizer = "summarizer"
+    responder = "responder"
+
+
+def main(
+    component: Component = typer.Argument(..., help="summarizer or responder"),
+    data: Path = typer.Argument(..., help="An archive, a file or a folder"),
+    output_dir: Path = typer.Argument(..., file_okay=False),
+    source_field: str = typer.Option("text", help="summarizer: the source's field"),
+    target_field: str = typer.Option("summary", help="summarizer: the target's"),
+    context_field: str = typer.Option("context", help="responder: the turns' field"),
+    response_field: str = typer.Option("response", help="responder: the reply's"),
+    turn_separator: str = typer.Option(
+        "|||", help="responder: what joins the turns in a CSV or TSV cell"
+    ),
+    dev_share: float = typer.Option(0.1, help="One file: the share for dev"),
+    test_share: float = typer.Option(0.1, help="One file: the share for test"),
+    seed: int = typer.Option(0, help="One file: the seed of the split"),
+) -> None:
+    summarizer = component == Component.summarizer
+    make_reader = create_jsonl_reader if summarizer else create_dialogue_reader
+    if data.name.endswith(".tar.gz"):
+        converter = convert_reuters if summarizer else convert_cmu_dog
+        splits = converter.convert(data)
+    else:
+        if summarizer:
+            read = lambda path: read_pairs(path, source_field, target_field)
+        else:
+            read = lambda path: read_dialogues(
+                path, context_field, response_field, turn_separator
+            )
+        try:
+            splits = read_splits(data, read, dev_share, test_share, seed)
+        except (ValueError, UnicodeDecodeError) as e:
+            msg.fail(f"Can't convert {data}", str(e), exits=1)
+    for split, records in splits.items():
+        write_split(records, output_dir, split, make_reader)
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,89 @@
+"""spaCy's console training table with score columns that can be told apart.
+
+spaCy's console logger cuts every column title longer than 13 characters to
+its first 10 and "...", so summary_rouge1, summary_rouge2 and summary_rougeL
+all read SUMMARY_RO... This logger is spaCy's own (spacy.ConsoleLogger.v3),
+with each such score column titled by its key without the component's prefix
+(rouge1, rouge2, rougeL; token_prob, distinct1, ...). The score keys
+themselves, in nlp.evaluate, meta.json and the packaged README, do not change.
+"""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import IO, Any, Callable, Dict, Iterable, Optional, Tuple, Union
+
+from spacy.language import Language
+from spacy.util import registry
+
+# The longest column title spacy.ConsoleLogger shows whole (setup_table).
+MAX_TITLE_LENGTH = 13
+
+LogStep = Callable[[Optional[Dict[str, Any]]], None]
+
+
+@registry.loggers("spacy-seq2seq.ConsoleLogger.v1")
+def console_logger(
+    progress_bar: Optional[str] = None,
+    console_output: bool = True,
+    output_file: Optional[Union[str, Path]] = None,
+) -> Callable[..., Tuple[LogStep, Callable[[], None]]]:
+    """spacy.ConsoleLogger.v3 (same settings) with distinguishable score
+    column titles; output_file records the scores under those titles too."""
+    spacy_logger = registry.loggers.get("spacy.ConsoleLogger.v3")(
+        progress_bar=progress_bar,
+        console_output=console_output,
+        output_file=output_file,
+    )
+
+    def setup_printer(
+        nlp: Language, stdout: IO = sys.stdout, stderr: IO = sys.stderr
+    ) -> Tuple[LogStep, Callable[[], None]]:
+        training = nlp.config["training"]
+        titles = column_titles(training["score_weights"])
+        # The two things spaCy's printer reads from the pipeline.
+        renamed_nlp = SimpleNamespace(
+            pipeline=nlp.pipeline,
+            config={
+                "training": {
+                    **training,
+                    "score_weights": {
+                        titles[key]: weight
+                        for key, weight in training["score_weights"].items()
+                    },
+                }
+            },
+        )
+        log_step, finalize = spacy_logger(renamed_nlp, stdout, stderr)
+
+        def log_renamed_step(info: Optional[Dict[str, Any]]) -> None:
+            if info is not None:
+                scores = info["other_scores"]
+                info = {
+                    **info,
+                    "other_scores": {titles.get(k, k): v for k, v in scores.items()},
+                }
+            log_step(info)
+
+        return log_renamed_step, finalize
+
+    return setup_printer
+
+
+def column_titles(keys: Iterable[str]) -> Dict[str, str]:
+    """A title per score key: the key itself if spaCy shows it whole, else the
+    key after its first "_" (summary_rougeL -> rougeL), unless that is still
+    too long or another column has the same title."""
+    keys = list(keys)
+    titles = {}
+    for key in keys:
+        short = key.split("_", 1)[-1]
+        if len(key) <= MAX_TITLE_LENGTH or len(short) > MAX_TITLE_LENGTH:
+            titles[key] = key
+        else:
+            titles[key] = short
+    taken = [title for title in titles.values()]
+    return {
+        key: (title if taken.count(title) == 1 else key)
+        for key, title in titles.items()
+    }
