@@ -26,6 +26,7 @@ def serve(
             service.spec,
             host=host,
             port=port,
+            component=component,
             replicas=replicas,
             num_gpus_per_replica=num_gpus_per_replica,
         )
