@@ -84,7 +84,9 @@ def serve(
     component: Optional[str] = typer.Option(
         None, help="The seq2seq component to serve, if the pipeline has several"
     ),
-    max_beam_size: int = typer.Option(16, help="Largest beam_size / n_best a request may ask"),
+    max_beam_size: int = typer.Option(
+        16, help="Largest beam_size / n_best a request may ask"
+    ),
     max_length: int = typer.Option(200, help="Largest max_length a request may ask"),
     max_turns: int = typer.Option(3, help="Turns the responder reads"),
     max_conversations: int = typer.Option(1000, help="Conversations kept open at once"),

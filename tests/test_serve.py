@@ -145,14 +145,19 @@ def test_a_conversation_remembers_its_turns_until_deleted(responder):
             json={"message": "i like the  actors", "conversation_id": conversation_id},
         ).json()
         assert second["conversation_id"] == conversation_id
-        turns = ["hi , seen any good movie ?", first.json()["reply"], "i like the actors"]
+        turns = [
+            "hi , seen any good movie ?",
+            first.json()["reply"],
+            "i like the actors",
+        ]
         stateless = client.post("/v1/reply", json={"turns": turns}).json()
         assert stateless["reply"] == second["reply"]
         assert stateless["conversation_id"] is None
         assert client.delete(f"/v1/conversations/{conversation_id}").status_code == 204
         assert client.delete(f"/v1/conversations/{conversation_id}").status_code == 404
         gone = client.post(
-            "/v1/reply", json={"message": "still there?", "conversation_id": conversation_id}
+            "/v1/reply",
+            json={"message": "still there?", "conversation_id": conversation_id},
         )
         assert gone.status_code == 404 and "start a new one" in gone.json()["detail"]
 
@@ -182,7 +187,9 @@ def test_attention_is_returned_and_drawn_by_the_server(summarizer, trained):
     (attention,) = response.json()["attention"]
     assert attention["source"] == [token.text for token in trained.nlp.make_doc(text)]
     assert attention["target"][-1] == "</s>"
-    assert len(attention["weights"]) == len(attention["target"]) == len(attention["copy"])
+    assert (
+        len(attention["weights"]) == len(attention["target"]) == len(attention["copy"])
+    )
     assert all(abs(sum(row) - 1.0) < 1e-3 for row in attention["weights"])
     html = httpx.post(f"{url}/v1/render/attention", json=attention).text
     cells = len(attention["target"]) * len(attention["source"])
@@ -223,12 +230,16 @@ def test_a_bad_setting_is_a_422_naming_the_field(summarizer, body, field):
     service, url = summarizer
     response = httpx.post(f"{url}/v1/summarize", json=body)
     assert response.status_code == 422
-    assert [e["loc"][1] for e in response.json()["detail"]] [0] == field
+    assert [e["loc"][1] for e in response.json()["detail"]][0] == field
 
 
 def test_a_reply_takes_turns_or_a_message(responder):
     service, url = responder
-    for body in ({}, {"turns": ["a"], "message": "b"}, {"turns": ["a"], "conversation_id": "x"}):
+    for body in (
+        {},
+        {"turns": ["a"], "message": "b"},
+        {"turns": ["a"], "conversation_id": "x"},
+    ):
         response = httpx.post(f"{url}/v1/reply", json=body)
         assert response.status_code == 422
         assert "turns" in response.json()["detail"][0]["msg"]
@@ -243,11 +254,26 @@ def test_a_reply_takes_turns_or_a_message(responder):
         (b'{"texts": ["a"]', {"content-type": "application/json"}, 400),
         (b'{"texts": ["\xff"]}', {"content-type": "application/json"}, 400),
         (b'{"texts": ["a"]}', {"content-type": "text/plain"}, 400),
-        (b'{"texts": ["' + b"a" * 3001 + b'"]}', {"content-type": "application/json"}, 413),
-        (b'{"texts": ["a"' + b', "a"' * 8 + b"]}", {"content-type": "application/json"}, 413),
+        (
+            b'{"texts": ["' + b"a" * 3001 + b'"]}',
+            {"content-type": "application/json"},
+            413,
+        ),
+        (
+            b'{"texts": ["a"' + b', "a"' * 8 + b"]}",
+            {"content-type": "application/json"},
+            413,
+        ),
         (b" " * (LIMITS.max_body_bytes + 1), {"content-type": "application/json"}, 413),
     ],
-    ids=["not-json", "not-utf8", "not-json-content-type", "long-text", "many-texts", "huge"],
+    ids=[
+        "not-json",
+        "not-utf8",
+        "not-json-content-type",
+        "long-text",
+        "many-texts",
+        "huge",
+    ],
 )
 def test_a_bad_body_gets_a_4xx_with_a_message(summarizer, content, headers, status):
     service, url = summarizer
@@ -271,7 +297,10 @@ def test_a_failing_batch_fails_only_its_requests(summarizer, trained):
     # and the server keeps serving, with the component's own settings
     again = httpx.post(f"{url}/v1/summarize", json={"texts": texts[:1]}, timeout=60)
     assert again.json()["summaries"] == expected[:1]
-    assert service.component.search.beam_size == trained.nlp.get_pipe("summarizer").search.beam_size
+    assert (
+        service.component.search.beam_size
+        == trained.nlp.get_pipe("summarizer").search.beam_size
+    )
 
 
 def test_the_wrong_task_is_a_404_that_says_the_right_one(summarizer):
@@ -314,7 +343,9 @@ def test_search_settings_are_checked_when_decoding(trained):
     with pytest.raises(ValueError, match="beam_size must be at least 1"):
         with component.decoding(SearchSettings(beam_size=0)):
             pass
-    with component.decoding(SearchSettings(beam_size=1, max_length=2), store_attention=True):
+    with component.decoding(
+        SearchSettings(beam_size=1, max_length=2), store_attention=True
+    ):
         doc = trained.nlp(trained.examples[0].predicted.text)
         assert len(doc._.summary_attention["target"]) <= 2
     assert component.search.beam_size == 4 and not component.store_attention
@@ -348,8 +379,14 @@ def test_serve_command_serves_a_saved_pipeline(trained, tmp_path):
         text = "oil prices rose on monday"
         response = httpx.post(f"{url}/v1/summarize", json={"texts": [text]}, timeout=60)
         assert response.json()["summaries"] == [trained.nlp(text)._.summary]
-        assert httpx.post(f"{url}/v1/summarize", json={"texts": ["a" * 51]}).status_code == 413
-        assert httpx.post(f"{url}/v1/summarize", json={"texts": ["a"] * 5}).status_code == 413
+        assert (
+            httpx.post(f"{url}/v1/summarize", json={"texts": ["a" * 51]}).status_code
+            == 413
+        )
+        assert (
+            httpx.post(f"{url}/v1/summarize", json={"texts": ["a"] * 5}).status_code
+            == 413
+        )
         assert httpx.get(f"{url}/").headers["content-type"].startswith("text/html")
     finally:
         process.terminate()
@@ -357,7 +394,13 @@ def test_serve_command_serves_a_saved_pipeline(trained, tmp_path):
 
 
 def test_serve_command_says_what_is_wrong_with_the_model(tmp_path):
-    command = [sys.executable, "-m", "spacy_seq2seq", "serve", str(tmp_path / "nothing")]
+    command = [
+        sys.executable,
+        "-m",
+        "spacy_seq2seq",
+        "serve",
+        str(tmp_path / "nothing"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "Can't find a pipeline" in result.stdout + result.stderr
@@ -379,7 +422,9 @@ def test_ray_serve_with_two_replicas_answers_as_the_embedded_server(trained, tmp
         ("/v1/summarize", {"texts": [text], **settings[i % 2]})
         for i, text in enumerate(texts_of(trained, 16))
     ]
-    requests.append(("/v1/summarize", {"texts": texts_of(trained, 3), "attention": True}))
+    requests.append(
+        ("/v1/summarize", {"texts": texts_of(trained, 3), "attention": True})
+    )
     with running(embedded_app(service)) as url:
         embedded = [r.json() for r in post_all(url, requests)]
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)

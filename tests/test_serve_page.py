@@ -73,7 +73,9 @@ def test_chat_page_two_messages_two_replies_then_start_over(trained_responder, b
         for i, message in enumerate(messages, start=1):
             browser.find_element(By.ID, "message").send_keys(message + "\n")
             wait_for(browser, ".turn.bot .reply", i)
-        replies = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".turn.bot .reply")]
+        replies = [
+            e.text for e in browser.find_elements(By.CSS_SELECTOR, ".turn.bot .reply")
+        ]
         users = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".turn.user")]
         assert users == messages
         # the page's conversation is the server's: the same replies

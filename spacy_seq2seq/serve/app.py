@@ -27,8 +27,8 @@ from ..render import STYLE, heatmap
 from .batcher import Batcher
 from .conversations import ConversationStore
 from .service import (
-    DecodeError,
     Decoded,
+    DecodeError,
     DecodeTask,
     Seq2SeqService,
     ServingSpec,
@@ -264,9 +264,13 @@ def create_app(
         n_target, n_source = len(attention["target"]), len(attention["source"])
         weights = numpy.asarray(attention["weights"], dtype="float32")
         if weights.shape != (n_target, n_source) and not (n_target * n_source == 0):
-            raise unprocessable("weights", f"must be {n_target} × {n_source} (target × source)")
+            raise unprocessable(
+                "weights", f"must be {n_target} × {n_source} (target × source)"
+            )
         if len(attention["copy"]) != n_target:
-            raise unprocessable("copy", f"must have {n_target} values, one per target token")
+            raise unprocessable(
+                "copy", f"must have {n_target} values, one per target token"
+            )
         copy = numpy.asarray(attention["copy"], dtype="float32")
         return heatmap(
             {**attention, "weights": weights, "copy": copy}, spec.target_field

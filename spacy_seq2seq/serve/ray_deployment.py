@@ -5,6 +5,8 @@ Needs the `ray` extra.
 """
 
 import asyncio
+import signal
+import sys
 from typing import List, Optional, Union
 
 import spacy
@@ -12,7 +14,14 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from .app import create_app
-from .service import Decoded, DecodeError, DecodeTask, Limits, Seq2SeqService, ServingSpec
+from .service import (
+    Decoded,
+    DecodeError,
+    DecodeTask,
+    Limits,
+    Seq2SeqService,
+    ServingSpec,
+)
 
 APP_NAME = "spacy-seq2seq"
 
@@ -73,7 +82,9 @@ def build_app(
     if replicas < 1:
         raise ValueError(f"replicas must be at least 1, not {replicas}")
     if num_gpus_per_replica < 0:
-        raise ValueError(f"num_gpus_per_replica must be >= 0, not {num_gpus_per_replica}")
+        raise ValueError(
+            f"num_gpus_per_replica must be >= 0, not {num_gpus_per_replica}"
+        )
     decoder = Decoder.options(
         num_replicas=replicas,
         ray_actor_options={"num_gpus": num_gpus_per_replica},
@@ -95,6 +106,9 @@ def run_on_ray(
     serve until interrupted."""
     import ray
 
+    # SIGTERM too shuts down the deployment, and the Ray instance if this
+    # process started it (ray.shutdown at exit does not run on SIGTERM).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ray.init(ignore_reinit_error=True)
     serve.start(http_options={"host": host, "port": port})
     app = build_app(
@@ -108,3 +122,4 @@ def run_on_ray(
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=True)
     finally:
         serve.shutdown()
+        ray.shutdown()

@@ -64,7 +64,9 @@ class Limits:
             "max_conversations",
         ):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+                raise ValueError(
+                    f"{name} must be at least 1, not {getattr(self, name)}"
+                )
         for name in ("max_wait_ms", "conversation_max_age_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
