@@ -130,7 +130,12 @@ def test_a_sampled_reply_never_depends_on_its_batch_mates(responder, trained_res
         doc = decode_alone(service, context, **body)
         assert response.status_code == 200
         assert response.json()["reply"] == doc._.response
-        assert response.json()["candidates"] == [[t, s] for t, s in doc._.responses]
+        candidates = response.json()["candidates"]
+        assert [text for text, _ in candidates] == [t for t, _ in doc._.responses]
+        # scores agree to float precision (padding in a batch changes the sums)
+        assert [s for _, s in candidates] == pytest.approx(
+            [s for _, s in doc._.responses], rel=1e-5
+        )
         assert len(response.json()["candidates"]) <= body.get("n_best", 1)
 
 

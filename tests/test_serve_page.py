@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 
 import pytest
@@ -96,9 +97,17 @@ def test_chat_page_two_messages_two_replies_then_start_over(trained_responder, b
         browser.find_element(By.ID, "n-best").send_keys("3")
         browser.find_element(By.ID, "message").send_keys(messages[0] + "\n")
         wait_for(browser, ".turn.bot .reply", 1)
-        assert browser.find_element(By.CSS_SELECTOR, ".turn.bot .reply").text == first
+        search = dataclasses.replace(service.component.search, n_best=3)
+        with service.component.decoding(search):
+            doc = nlp(messages[0])
+        reply = browser.find_element(By.CSS_SELECTOR, ".turn.bot .reply").text
+        assert reply == doc._.response
         candidates = browser.find_elements(By.CSS_SELECTOR, ".turn.bot .candidate")
-        assert 1 <= len(candidates) <= 3
+        assert len(candidates) == (
+            len(doc._.responses) if len(doc._.responses) > 1 else 0
+        )
+        for element, (text, _) in zip(candidates, doc._.responses):
+            assert element.text.startswith(text)
         assert not browser.find_element(By.ID, "error").is_displayed()
 
 

@@ -4,6 +4,8 @@ from typing import Optional
 
 from .service import Limits, Seq2SeqService
 
+KEEP_ALIVE_S = 60
+
 
 def serve(
     model: str,
@@ -35,4 +37,12 @@ def serve(
 
     from .app import embedded_app
 
-    uvicorn.run(embedded_app(service), host=host, port=port, log_level="info")
+    # keep-alive past a slow batch: a client reusing a connection the server
+    # just closed would read an error
+    uvicorn.run(
+        embedded_app(service),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
