@@ -1,8 +1,8 @@
 import dataclasses
-import shutil
 
 import pytest
 
+from .browser import headless_chromium, needs_chromium
 from .conftest import make_responder_nlp, make_summarizer_nlp
 from .serving import copy_pipeline, running
 
@@ -10,43 +10,13 @@ pytest.importorskip("fastapi", reason="the server needs the serve extra")
 from spacy_seq2seq.serve.app import embedded_app  # noqa: E402
 from spacy_seq2seq.serve.service import Limits, Seq2SeqService  # noqa: E402
 
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-    ),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(0)
-    try:
+    with headless_chromium(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def wait_for(driver, css: str, count: int, timeout: float = 60):
