@@ -13,6 +13,7 @@ pairs ("text") for a summarizer, dialogues ("context") for a responder.
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -73,7 +74,9 @@ def main(
     ]
     if ray:
         command += ["--ray", "--replicas", str(replicas)]
-    server = subprocess.Popen(command)
+    # with --ray, a Ray instance of its own unless RAY_ADDRESS names one
+    env = {**os.environ, "RAY_ADDRESS": os.environ.get("RAY_ADDRESS", "local")}
+    server = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, server, timeout=300.0)

@@ -432,7 +432,8 @@ def test_ray_serve_with_two_replicas_answers_as_the_embedded_server(trained, tmp
     )
     with running(embedded_app(service)) as url:
         embedded = [r.json() for r in post_all(url, requests)]
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    # a new local instance, never one another process started
+    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     try:
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})

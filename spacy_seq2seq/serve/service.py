@@ -228,7 +228,7 @@ class Seq2SeqService:
                 "name": f"{meta.get('lang', self.nlp.lang)}_{meta.get('name', 'pipeline')}",
                 "version": meta.get("version"),
                 "spacy_version": meta.get("spacy_version"),
-                "components": self.nlp.pipe_names,
+                "components": list(self.nlp.pipe_names),
                 "component": self.component_name,
                 "performance": meta.get("performance", {}),
             },
