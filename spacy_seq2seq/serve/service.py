@@ -188,9 +188,7 @@ class Seq2SeqService:
         self, nlp: Language, *, component: Optional[str] = None, limits: Limits
     ) -> None:
         self.nlp = nlp
-        self.component: Seq2SeqComponent = find_component(
-            nlp, Seq2SeqComponent, component
-        )
+        self.component: Seq2SeqComponent = find_component(nlp, component)
         self.component_name = next(
             name for name, pipe in nlp.pipeline if pipe is self.component
         )
