@@ -1,5 +1,6 @@
-"""Command-line tools: python -m spacy_seq2seq chat PATH."""
+"""Command-line tools: python -m spacy_seq2seq chat PATH, serve PATH."""
 
+import importlib.util
 import io
 import sys
 from pathlib import Path
@@ -66,3 +67,74 @@ def chat(
         print(f"bot> {reply}" if interactive else reply, flush=True)
     if interactive:
         print()
+
+
+@app.command("serve")
+def serve(
+    model: str = typer.Argument(
+        ..., help="A pipeline with a seq2seq component: a directory or package name"
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to bind"),
+    port: int = typer.Option(8000, help="Port to bind"),
+    max_batch_size: int = typer.Option(32, help="Texts decoded in one batch at most"),
+    max_wait_ms: float = typer.Option(
+        10.0, help="How long a batch waits for more requests after its first"
+    ),
+    max_chars: int = typer.Option(20_000, help="Characters a text may have"),
+    component: Optional[str] = typer.Option(
+        None, help="The seq2seq component to serve, if the pipeline has several"
+    ),
+    max_beam_size: int = typer.Option(
+        16, help="Largest beam_size / n_best a request may ask"
+    ),
+    max_length: int = typer.Option(200, help="Largest max_length a request may ask"),
+    max_turns: int = typer.Option(3, help="Turns the responder reads"),
+    max_conversations: int = typer.Option(1000, help="Conversations kept open at once"),
+    conversation_max_age: float = typer.Option(
+        3600.0, help="Seconds an unused conversation is kept"
+    ),
+    gpu_id: int = typer.Option(-1, help="GPU id, or -1 for the CPU (embedded server)"),
+    ray: bool = typer.Option(False, "--ray", help="Deploy on Ray Serve"),
+    replicas: int = typer.Option(1, help="Ray Serve: replicas, each with a pipeline"),
+    num_gpus_per_replica: float = typer.Option(0.0, help="Ray Serve: GPUs per replica"),
+) -> None:
+    """Serve a trained pipeline over HTTP: the /v1 API (its OpenAPI page at
+    /docs) with dynamic batching, and a chat or summarize page at /.
+    """
+    needed = ["fastapi", "uvicorn"] + (["ray"] if ray else [])
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        extra = "ray" if "ray" in missing else "serve"
+        msg.fail(
+            f"Serving needs {', '.join(missing)}",
+            f"pip install 'spacy-seq2seq[{extra}]'",
+            exits=1,
+        )
+    from .serve.server import serve as run_server
+    from .serve.service import Limits
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    try:
+        limits = Limits(
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            max_chars=max_chars,
+            max_beam_size=max_beam_size,
+            max_length=max_length,
+            max_turns=max_turns,
+            max_conversations=max_conversations,
+            conversation_max_age_s=conversation_max_age,
+        )
+        run_server(
+            model,
+            host=host,
+            port=port,
+            limits=limits,
+            component=component,
+            ray=ray,
+            replicas=replicas,
+            num_gpus_per_replica=num_gpus_per_replica,
+        )
+    except (OSError, ValueError) as e:
+        msg.fail(f"Can't serve '{model}'", str(e), exits=1)

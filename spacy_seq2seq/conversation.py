@@ -44,7 +44,7 @@ class Conversation:
     def reply(self, message: str) -> str:
         """Add the message, answer it and add the answer."""
         self.turns.append(" ".join(message.split()))
-        context = self.turn_separator.join(self.turns[-self.max_turns :])
+        context = join_turns(self.turns, self.turn_separator, self.max_turns)
         response = self.nlp(context)._.get(self.responder.target_field)
         self.turns.append(response)
         return response
@@ -52,6 +52,28 @@ class Conversation:
     def reset(self) -> None:
         """Start a new conversation."""
         self.turns = []
+
+
+def join_turns(turns: List[str], separator: str, max_turns: int) -> str:
+    """The text a responder reads: the last `max_turns` turns, each with its
+    whitespace collapsed (so no turn contains the separator)."""
+    return separator.join(" ".join(turn.split()) for turn in turns[-max_turns:])
+
+
+def find_component(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponent:
+    """The pipeline's seq2seq component: the one named, or the only one."""
+    seq2seq = [n for n, pipe in nlp.pipeline if isinstance(pipe, Seq2SeqComponent)]
+    if name is not None and name not in seq2seq:
+        raise ValueError(
+            f"The pipeline has no seq2seq component named '{name}' (its "
+            f"seq2seq components: {seq2seq}; its pipes: {nlp.pipe_names})"
+        )
+    if name is None and len(seq2seq) != 1:
+        raise ValueError(
+            f"Expected one seq2seq component in the pipeline {nlp.pipe_names}, "
+            f"found {len(seq2seq)}: name the one to serve (--component)."
+        )
+    return nlp.get_pipe(name if name is not None else seq2seq[0])
 
 
 def find_responder(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponent:

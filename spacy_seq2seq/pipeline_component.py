@@ -2,6 +2,7 @@
 
 import math
 import warnings
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import (
@@ -366,6 +367,25 @@ class Seq2SeqComponent(TrainablePipe):
                 doc._.set(
                     self.attention_field, self._attention(source, candidates, alignment)
                 )
+
+    @contextmanager
+    def decoding(
+        self, search: SearchSettings, *, store_attention: Optional[bool] = None
+    ) -> Iterator["Seq2SeqComponent"]:
+        """Decode with other search settings (and store the attention or not)
+        inside the block, then go back to the component's own: how a server
+        decodes each batch with its requests' settings. Consume `nlp.pipe`
+        inside the block; one block at a time per component (not thread-safe).
+        """
+        search.validate()
+        saved = self.search, self.store_attention
+        self.search = search
+        if store_attention is not None:
+            self.store_attention = store_attention
+        try:
+            yield self
+        finally:
+            self.search, self.store_attention = saved
 
     @property
     def attention_field(self) -> str:

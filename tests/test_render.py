@@ -1,4 +1,3 @@
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +8,8 @@ import spacy
 
 from spacy_seq2seq import render_attention
 
+from .browser import headless_chromium, needs_chromium
 from .conftest import make_summarizer_nlp
-
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -72,34 +69,14 @@ def test_render_attention_without_attention_is_a_clear_error():
         render_attention(doc, field="summary", jupyter=False)
 
 
-@pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+@needs_chromium
 def test_heatmap_renders_its_tokens_in_headless_chromium(attending, trained, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     doc = attending(trained.examples[0].predicted.text)
     page = tmp_path / "attention.html"
     page.write_text(render_attention(doc, jupyter=False), encoding="utf8")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with headless_chromium(tmp_path / "profile") as driver:
         driver.get(page.as_uri())
         attention = doc._.summary_attention
         sources = driver.find_elements(By.CSS_SELECTOR, "th.s2s-source")
@@ -111,8 +88,6 @@ def test_heatmap_renders_its_tokens_in_headless_chromium(attending, trained, tmp
             assert element.size["width"] > 0 and element.size["height"] > 0
         cells = driver.find_elements(By.CSS_SELECTOR, "td.s2s-weight")
         assert len(cells) == len(sources) * len(targets)
-    finally:
-        driver.quit()
 
 
 def test_render_script_writes_heatmaps_of_sample_docs(trained, reuters_dir, tmp_path):

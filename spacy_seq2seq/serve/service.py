@@ -1,0 +1,289 @@
+"""What a server does with a trained pipeline, whatever serves it: load it,
+describe it, check a request's decoding settings and decode a batch of
+texts, each group of texts with the same settings as one `nlp.pipe` batch.
+
+The embedded server (app.py + batcher.py) and the Ray Serve deployment
+(ray_deployment.py) both call this code.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import spacy
+from spacy.language import Language
+
+from ..conversation import find_component, join_turns
+from ..pipeline_component import Seq2SeqComponent
+from ..responder import ResponderComponent
+from ..search import SearchSettings
+
+# The decoding settings a request may set, by task. A summary is the best
+# beam; a reply may also be sampled and come with its n-best.
+SUMMARIZE_SETTINGS = (
+    "beam_size",
+    "max_length",
+    "min_length",
+    "length_penalty",
+    "no_repeat_ngram_size",
+)
+REPLY_SETTINGS = SUMMARIZE_SETTINGS + (
+    "decoding",
+    "n_best",
+    "top_k",
+    "top_p",
+    "temperature",
+    "seed",
+)
+
+
+@dataclass
+class Limits:
+    """What one request may ask of the server. Texts longer than max_chars
+    and requests with more than max_batch_size texts are refused (413)."""
+
+    max_batch_size: int = 32
+    max_wait_ms: float = 10.0
+    max_chars: int = 20_000
+    max_beam_size: int = 16
+    max_length: int = 200
+    max_turns: int = 3
+    max_conversations: int = 1000
+    conversation_max_age_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_batch_size",
+            "max_chars",
+            "max_beam_size",
+            "max_length",
+            "max_turns",
+            "max_conversations",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"{name} must be at least 1, not {getattr(self, name)}"
+                )
+        for name in ("max_wait_ms", "conversation_max_age_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest request body read: every text at its longest, in UTF-8
+        (at most 4 bytes a character, more with JSON escapes), and headroom."""
+        return 6 * self.max_chars * self.max_batch_size + 65536
+
+
+class SettingsError(ValueError):
+    """A decoding setting a request may not have; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class DecodeTask:
+    """One text to decode, with the settings of the request it came in."""
+
+    text: str
+    search: SearchSettings
+    attention: bool = False
+
+    @property
+    def group(self) -> Tuple[Any, ...]:
+        """Tasks decoded together share this: their settings."""
+        return (dataclasses.astuple(self.search), self.attention)
+
+
+@dataclass
+class Decoded:
+    """A decoded text, its n-best (text, score) candidates when the component
+    keeps them, and the attention of the text when asked for (the dict
+    `render_attention` draws, in lists)."""
+
+    text: str
+    candidates: List[Tuple[str, float]]
+    attention: Optional[Dict[str, Any]] = None
+
+
+class DecodeError(RuntimeError):
+    """Decoding a batch failed; every task of the batch gets this."""
+
+
+@dataclass
+class ServingSpec:
+    """What the HTTP side needs to know of a served component, without the
+    model: its task ("summarize" or "reply"), its own decoding settings, how
+    it joins turns, the server's limits, and the pipeline's description."""
+
+    task: str
+    target_field: str
+    defaults: SearchSettings
+    turn_separator: Optional[str]
+    limits: Limits
+    pipeline: Dict[str, Any]
+
+    @property
+    def settings_names(self) -> Tuple[str, ...]:
+        return REPLY_SETTINGS if self.task == "reply" else SUMMARIZE_SETTINGS
+
+    def info(self) -> Dict[str, Any]:
+        return {
+            **self.pipeline,
+            "task": self.task,
+            "decoding": {
+                name: getattr(self.defaults, name) for name in self.settings_names
+            },
+            "limits": dataclasses.asdict(self.limits),
+        }
+
+    def search_settings(self, overrides: Dict[str, Any]) -> SearchSettings:
+        """The component's settings with a request's overrides, checked
+        against the server's limits. Raises SettingsError naming the field."""
+        for name in overrides:
+            if name not in self.settings_names:
+                raise SettingsError(
+                    name, f"not a setting of /v1/{self.task}: {self.settings_names}"
+                )
+        search = dataclasses.replace(self.defaults, **overrides)
+        limits = self.limits
+        for name, value, cap in (
+            ("beam_size", search.beam_size, limits.max_beam_size),
+            ("n_best", search.n_best, limits.max_beam_size),
+            ("max_length", search.max_length, limits.max_length),
+        ):
+            if value > cap:
+                raise SettingsError(name, f"{name} is at most {cap} on this server")
+        for name in ("length_penalty", "top_p", "temperature"):
+            if not math.isfinite(getattr(search, name)):
+                raise SettingsError(name, f"{name} must be a finite number")
+        try:
+            search.validate()
+        except ValueError as e:
+            message = str(e).split(" (search settings")[0]
+            field = next((n for n in overrides if message.startswith(n)), None)
+            raise SettingsError(field or next(iter(overrides), "decoding"), message)
+        return search
+
+    def reply_context(self, turns: List[str]) -> str:
+        """The text the responder reads for these turns, oldest first."""
+        assert self.turn_separator is not None
+        return join_turns(turns, self.turn_separator, self.limits.max_turns)
+
+
+class Seq2SeqService:
+    """A loaded pipeline and its seq2seq component, ready to decode batches.
+
+    nlp: the pipeline.
+    component: the name of the seq2seq component to serve, if it has several.
+    limits: what a request may ask.
+    """
+
+    def __init__(
+        self, nlp: Language, *, component: Optional[str] = None, limits: Limits
+    ) -> None:
+        self.nlp = nlp
+        self.component: Seq2SeqComponent = find_component(nlp, component)
+        self.component_name = next(
+            name for name, pipe in nlp.pipeline if pipe is self.component
+        )
+        if not self.component.is_initialized:
+            raise ValueError(
+                f"The component '{self.component_name}' is not trained: serve a "
+                "trained pipeline (the model-best directory of `spacy train`)."
+            )
+        self.limits = limits
+
+    @classmethod
+    def load(
+        cls, model: str, *, component: Optional[str] = None, limits: Limits
+    ) -> "Seq2SeqService":
+        """Load the pipeline from a directory or an installed package."""
+        if not Path(model).exists() and not spacy.util.is_package(model):
+            raise ValueError(
+                f"Can't find a pipeline at '{model}': not a directory nor an "
+                "installed package."
+            )
+        return cls(spacy.load(model), component=component, limits=limits)
+
+    @property
+    def spec(self) -> "ServingSpec":
+        component = self.component
+        task = "reply" if isinstance(component, ResponderComponent) else "summarize"
+        meta = self.nlp.meta
+        return ServingSpec(
+            task=task,
+            target_field=component.target_field,
+            defaults=component.search,
+            turn_separator=getattr(component, "turn_separator", None),
+            limits=self.limits,
+            pipeline={
+                "name": f"{meta.get('lang', self.nlp.lang)}_{meta.get('name', 'pipeline')}",
+                "version": meta.get("version"),
+                "spacy_version": meta.get("spacy_version"),
+                "components": list(self.nlp.pipe_names),
+                "component": self.component_name,
+                "performance": meta.get("performance", {}),
+            },
+        )
+
+    def decode_batch(
+        self, tasks: List[DecodeTask]
+    ) -> List[Union[Decoded, DecodeError]]:
+        """Decode the tasks, those with the same settings as one batch. A
+        group that fails gives each of its tasks a DecodeError; the others
+        are unaffected. Call from one thread at a time.
+        """
+        results: List[Union[Decoded, DecodeError]] = [None] * len(tasks)  # type: ignore
+        order = sorted(range(len(tasks)), key=lambda i: repr(tasks[i].group))
+        for _, group in groupby(order, key=lambda i: repr(tasks[i].group)):
+            indices = list(group)
+            first = tasks[indices[0]]
+            try:
+                with self.component.decoding(
+                    first.search, store_attention=first.attention
+                ):
+                    docs = list(
+                        self.nlp.pipe(
+                            [tasks[i].text for i in indices], batch_size=len(indices)
+                        )
+                    )
+                decoded: List[Union[Decoded, DecodeError]] = [
+                    self._decoded(doc, first.attention) for doc in docs
+                ]
+            except Exception as e:  # one batch's failure is that batch's only
+                error = DecodeError(f"decoding failed: {type(e).__name__}: {e}")
+                decoded = [error] * len(indices)
+            for i, result in zip(indices, decoded):
+                results[i] = result
+        return results
+
+    def _decoded(self, doc: Any, attention: bool) -> Decoded:
+        component = self.component
+        text = doc._.get(component.target_field)
+        if component.candidates_field is not None:
+            candidates = [
+                (candidate, float(score))
+                for candidate, score in doc._.get(component.candidates_field) or []
+            ]
+        else:
+            candidates = []
+        stored = doc._.get(component.attention_field) if attention else None
+        return Decoded(text, candidates, attention_json(stored))
+
+
+def attention_json(attention: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The stored attention (numpy arrays) as JSON-able lists."""
+    if attention is None:
+        return None
+    return {
+        "source": list(attention["source"]),
+        "target": list(attention["target"]),
+        "weights": [[float(w) for w in row] for row in attention["weights"]],
+        "copy": [float(c) for c in attention["copy"]],
+    }
