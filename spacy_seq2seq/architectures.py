@@ -1,6 +1,6 @@
 """Thinc wrappers: the source tok2vec sub-layer feeding the torch seq2seq module."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -230,7 +230,7 @@ def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Cal
     """
     if not model.has_ref("seq2seq"):
         raise ValueError("The seq2seq model is not initialized.")
-    vectors, backprop_tok2vec = model.get_ref("tok2vec")(batch.docs, is_train)
+    vectors, backprop_tok2vec, batch = embed_sources(model, batch, is_train)
     if (batch.search is not None or batch.align) and is_train:
         raise ValueError("Search and alignment run at prediction only.")
     if batch.search is not None:
@@ -240,6 +240,43 @@ def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Cal
     if batch.align:
         return align(model, batch, vectors), lambda d_alignments: []
     return sequence_losses(model, batch, vectors, backprop_tok2vec, is_train)
+
+
+def embed_sources(
+    model: Model, batch: Seq2SeqBatch, is_train: bool
+) -> Tuple[List[Floats2d], Callable, Seq2SeqBatch]:
+    """The tok2vec's vectors of what the model reads, with their backprop and
+    the batch as the vectors index it. The tok2vec sees each doc's source
+    span only, so that a long doc costs what is read, and the vectors start
+    where the spans do. A listener gets the whole docs: its upstream
+    component has embedded them already, and it checks that it is given
+    the docs it embedded.
+    """
+    tok2vec = model.get_ref("tok2vec")
+    if is_listener(tok2vec):
+        vectors, backprop = tok2vec(batch.docs, is_train)
+        return vectors, backprop, batch
+    sources = [
+        source_doc(doc, source_start(batch, i), len(ids))
+        for i, (doc, ids) in enumerate(zip(batch.docs, batch.source_ids))
+    ]
+    vectors, backprop = tok2vec(sources, is_train)
+    return vectors, backprop, replace(batch, source_starts=None)
+
+
+def source_doc(doc: Doc, start: int, length: int) -> Doc:
+    """The doc itself when the model reads all of it, else a copy of the span
+    it reads (a Span's to_array does not take the attribute names that
+    spaCy's feature extractors pass, so the tok2vec needs a Doc)."""
+    if start == 0 and length >= len(doc):
+        return doc
+    return doc[start : start + length].as_doc()
+
+
+def is_listener(tok2vec: Model) -> bool:
+    """Whether the layer only passes on an upstream component's vectors
+    (spacy.Tok2VecListener.v1, spacy-transformers' listeners)."""
+    return tok2vec.name.endswith("-listener")
 
 
 def align(

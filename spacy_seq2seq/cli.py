@@ -1,4 +1,5 @@
-"""Command-line tools: python -m spacy_seq2seq chat PATH, serve PATH."""
+"""Command-line tools: python -m spacy_seq2seq chat PATH, serve PATH,
+apply MODEL INPUT OUTPUT."""
 
 import importlib.util
 import io
@@ -138,3 +139,73 @@ def serve(
         )
     except (OSError, ValueError) as e:
         msg.fail(f"Can't serve '{model}'", str(e), exits=1)
+
+
+@app.command("apply")
+def apply(
+    model: str = typer.Argument(
+        ..., help="A pipeline with seq2seq components: a directory or package name"
+    ),
+    input_path: str = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="JSONL, CSV or Parquet records (with --ray: any path Ray Data reads)",
+    ),
+    output_path: str = typer.Argument(
+        ..., metavar="OUTPUT", help="JSONL or Parquet rows (with --ray: a folder)"
+    ),
+    text_field: str = typer.Option("text", help="The field holding each record's text"),
+    id_field: str = typer.Option("id", help="The field holding each record's id"),
+    batch_size: int = typer.Option(64, help="Records per batch"),
+    n_process: int = typer.Option(1, help="Worker processes (one machine)"),
+    ray: bool = typer.Option(False, "--ray", help="Run on Ray Data (the ray extra)"),
+    workers: int = typer.Option(1, help="With --ray: actors, one pipeline each"),
+    num_gpus_per_worker: float = typer.Option(0.0, help="With --ray: GPUs per actor"),
+    input_format: Optional[str] = typer.Option(
+        None, help="With --ray: jsonl, csv or parquet, if the path doesn't say"
+    ),
+    output_format: Optional[str] = typer.Option(
+        None, help="With --ray: jsonl or parquet, if the path doesn't say"
+    ),
+) -> None:
+    """Write each record's id and generated text(s) to OUTPUT, with an
+    "error" column that is null unless the record failed: a record that
+    fails becomes an error row and the run goes on.
+    """
+    if not ray and not Path(model).exists() and not spacy.util.is_package(model):
+        msg.fail(f"Can't find a pipeline at '{model}'", exits=1)
+    try:
+        if ray:
+            from .ray_apply import apply_with_ray
+
+            counts = apply_with_ray(
+                model,
+                input_path,
+                output_path,
+                text_field=text_field,
+                id_field=id_field,
+                batch_size=batch_size,
+                workers=workers,
+                num_gpus_per_worker=num_gpus_per_worker,
+                input_format=input_format,
+                output_format=output_format,
+            )
+        else:
+            from .apply import apply_file
+
+            if not Path(input_path).exists():
+                msg.fail(f"Can't find the input file '{input_path}'", exits=1)
+            counts = apply_file(
+                model,
+                Path(input_path),
+                Path(output_path),
+                text_field=text_field,
+                id_field=id_field,
+                batch_size=batch_size,
+                n_process=n_process,
+            )
+    except (ImportError, OSError, ValueError) as e:
+        msg.fail(f"Can't apply '{model}' to '{input_path}'", str(e), exits=1)
+    msg.good(
+        f"Wrote {counts['rows']} rows to {output_path} ({counts['errors']} errors)"
+    )

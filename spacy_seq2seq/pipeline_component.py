@@ -22,7 +22,7 @@ from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
@@ -269,10 +269,15 @@ class Seq2SeqComponent(TrainablePipe):
         *,
         nlp: Optional[Language] = None,
         target_vocab: Optional[Any] = None,
+        target_texts: Optional[Callable[[], Iterable[str]]] = None,
     ) -> None:
         """Build the target vocabulary from the training examples, or take
         `target_vocab` (a list of words or a saved vocabulary) from
-        [initialize.components.NAME], then initialize the model.
+        [initialize.components.NAME], then initialize the model. With
+        `target_texts` (e.g. spacy-seq2seq.JsonlTexts.v1 over the training
+        file) the vocabulary is counted from those texts in one streaming
+        pass instead: `spacy train` gives initialize only ~100 examples when
+        it streams the corpus (max_epochs = -1).
         """
         # before spaCy's check, whose error for no examples blames the callback
         if callable(get_examples) and not any(True for _ in get_examples()):
@@ -293,21 +298,27 @@ class Seq2SeqComponent(TrainablePipe):
                 f"or give [initialize.components.{self.name}] target_vocab."
             )
             return
+        elif target_texts is not None:
+            vocab = self._build_target_vocab(
+                self._words_of_target(text) for text in target_texts()
+            )
         else:
-            vocab = self._build_target_vocab(get_examples)
+            vocab = self._build_target_vocab(
+                self._target_words(eg) for eg in get_examples()
+            )
         self._set_target_vocab(vocab)
         self.n_updates = 0
         self.model.initialize(X=self._make_batch([eg.predicted for eg in examples])[0])
 
     def _build_target_vocab(
-        self, get_examples: Callable[[], Iterable[Example]]
+        self, target_texts: Iterable[List[SpacedWord]]
     ) -> TargetVocab:
+        """Count the target texts' words in one pass, keeping no text."""
         n_texts, n_words = 0, 0
 
         def texts() -> Iterator[List[SpacedWord]]:
             nonlocal n_texts, n_words
-            for eg in get_examples():
-                words = self._target_words(eg)
+            for words in target_texts:
                 n_texts, n_words = n_texts + 1, n_words + len(words)
                 yield words
 
@@ -530,12 +541,13 @@ class Seq2SeqComponent(TrainablePipe):
 
     def _make_batch(self, docs: List[Doc]) -> Tuple[Seq2SeqBatch, List[SourceWords]]:
         assert self.target_vocab is not None
-        n_truncated = sum(len(doc) > self.max_source_length for doc in docs)
-        if n_truncated:
+        if any(len(doc) > self.max_source_length for doc in docs):
+            # One text for every batch: Python's warning filters show it once
+            # per run, not once per batch.
             warnings.warn(
-                f"[{self.name}] {n_truncated} doc(s) longer than max_source_length="
+                f"[{self.name}] Docs longer than max_source_length="
                 f"{self.max_source_length} tokens: only their {self.truncation_side} "
-                f"{self.max_source_length} tokens are read."
+                f"{self.max_source_length} tokens are read (warned once per run)."
             )
         starts, words = zip(*(self._source_span(doc) for doc in docs))
         sources = [self.target_vocab.encode_source(w) for w in words]
@@ -547,7 +559,7 @@ class Seq2SeqComponent(TrainablePipe):
         the doc's first tokens; none for a blank doc."""
         if all(token.is_space for token in doc):
             return 0, []
-        return 0, spaced_words(doc)[: self.max_source_length]
+        return 0, spaced_words(doc[: self.max_source_length])
 
     def _target_words(self, example: Example) -> List[SpacedWord]:
         text = example.reference._.get(self.target_field)
@@ -557,6 +569,9 @@ class Seq2SeqComponent(TrainablePipe):
                 f"doc._.{self.target_field} (got {text!r}); read the training data "
                 "with spacy-seq2seq.JsonlPairs.v1 or set it on example.reference."
             )
+        return self._words_of_target(text)
+
+    def _words_of_target(self, text: str) -> List[SpacedWord]:
         return target_words(self.tokenizer(text))[: self.max_target_length]
 
     # Serialization: "cfg" (the component's kind and update count), the
@@ -782,10 +797,11 @@ def best_ids(candidates: List[Candidate]) -> List[int]:
     )
 
 
-def spaced_words(doc: Doc) -> List[SpacedWord]:
-    """The doc's tokens with their spacing."""
+def spaced_words(tokens: Union[Doc, Span]) -> List[SpacedWord]:
+    """The tokens of a doc or span with their spacing."""
     return [
-        (token.text, token.i > 0 and not doc[token.i - 1].whitespace_) for token in doc
+        (token.text, token.i > 0 and not token.doc[token.i - 1].whitespace_)
+        for token in tokens
     ]
 
 

@@ -1,10 +1,22 @@
 """Read (source, target) pairs from JSONL files straight into Examples."""
 
 import gzip
+import itertools
 import random
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 import srsly
 from spacy.language import Language
@@ -18,6 +30,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 # A record's location for error messages ("file, line N") and the record.
 Located = Tuple[str, Dict[str, Any]]
+T = TypeVar("T")
 
 
 @registry.readers("spacy-seq2seq.JsonlPairs.v1")
@@ -28,11 +41,15 @@ def create_jsonl_reader(
     limit: int = 0,
     shuffle: bool = False,
     seed: int = 0,
+    shuffle_buffer: int = 0,
 ) -> Callable[[Language], Iterable[Example]]:
     """Read JSONL or JSONL.gz records {source_field: ..., target_field: ...}.
     Each becomes an Example whose reference doc carries the target text as
     doc._.{target_field}. `limit` keeps the first N records (after a seeded
-    shuffle, with `shuffle`); 0 keeps all.
+    shuffle, with `shuffle`); 0 keeps all. `shuffle` holds the whole file in
+    memory; `shuffle_buffer = N` instead streams it through a seeded buffer
+    of N records (each pass over the file in another order), for corpora
+    larger than memory.
     """
 
     check_reader_settings(limit, shuffle, seed, source_field, target_field)
@@ -42,7 +59,9 @@ def create_jsonl_reader(
             record, target_field, where
         )
 
-    return make_reader(path, read_pair, target_field, limit, shuffle, seed)
+    return make_reader(
+        path, read_pair, target_field, limit, shuffle, seed, shuffle_buffer
+    )
 
 
 @registry.readers("spacy-seq2seq.JsonlDialogues.v1")
@@ -55,12 +74,13 @@ def create_dialogue_reader(
     limit: int = 0,
     shuffle: bool = False,
     seed: int = 0,
+    shuffle_buffer: int = 0,
 ) -> Callable[[Language], Iterable[Example]]:
     """Read JSONL or JSONL.gz records {context_field: [turns, oldest first],
     response_field: ...}. The source text is the last `max_turns` turns (0:
     all) joined by `turn_separator`, as seq2seq_responder reads a doc; the
     reference doc carries the response as doc._.{response_field}. `limit`,
-    `shuffle` and `seed` as in spacy-seq2seq.JsonlPairs.v1.
+    `shuffle`, `seed` and `shuffle_buffer` as in spacy-seq2seq.JsonlPairs.v1.
     """
 
     check_reader_settings(limit, shuffle, seed, context_field, response_field)
@@ -73,7 +93,9 @@ def create_dialogue_reader(
             turns = turns[-max_turns:]
         return turn_separator.join(turns), get_text(record, response_field, where)
 
-    return make_reader(path, read_pair, response_field, limit, shuffle, seed)
+    return make_reader(
+        path, read_pair, response_field, limit, shuffle, seed, shuffle_buffer
+    )
 
 
 def check_reader_settings(limit: Any, shuffle: Any, seed: Any, *fields: Any) -> None:
@@ -91,7 +113,15 @@ def make_reader(
     limit: int,
     shuffle: bool,
     seed: int,
+    shuffle_buffer: int,
 ) -> Callable[[Language], Iterable[Example]]:
+    if shuffle_buffer < 0 or (shuffle and shuffle_buffer):
+        raise ValueError(
+            f"shuffle_buffer must be >= 0, and 0 with shuffle = true (which "
+            f"shuffles the whole file), not {shuffle_buffer}"
+        )
+    passes = itertools.count()
+
     def read(nlp: Language) -> Iterator[Example]:
         # null until given (spacy assemble never reads the corpora)
         if path is None:
@@ -108,10 +138,48 @@ def make_reader(
         if shuffle:
             pairs = list(pairs)
             random.Random(seed).shuffle(pairs)
+        elif shuffle_buffer:
+            pass_seed = seed + next(passes)
+            pairs = buffered_shuffle(pairs, shuffle_buffer, random.Random(pass_seed))
         for n, (source, target) in enumerate(pairs):
             if limit and n >= limit:
                 break
             yield make_example(nlp, source, target, target_field)
+
+    return read
+
+
+def buffered_shuffle(items: Iterable[T], size: int, rng: random.Random) -> Iterator[T]:
+    """The items in a random order, holding at most `size` of them: each
+    new item takes the place of a random one in the buffer, which is
+    yielded (the buffer is drained in random order at the end)."""
+    buffer: List[T] = []
+    for item in items:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        i = rng.randrange(size)
+        yield buffer[i]
+        buffer[i] = item
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+@registry.readers("spacy-seq2seq.JsonlTexts.v1")
+def create_text_reader(
+    path: Union[str, Path], field: str = "summary"
+) -> Callable[[], Iterator[str]]:
+    """Stream one text field of JSONL or JSONL.gz records, e.g. the target
+    texts for the target vocabulary's counting pass in initialize
+    ([initialize.components.NAME.target_texts]), which reads the corpus
+    without keeping it.
+    """
+
+    def read() -> Iterator[str]:
+        if not Path(path).exists():
+            raise ValueError(f"Can't find the JSONL file {path}")
+        for where, record in read_records(Path(path)):
+            yield get_text(record, field, where)
 
     return read
 

@@ -156,4 +156,4 @@ class ResponderComponent(Seq2SeqComponent):
         if all(token.is_space for token in doc):
             return 0, [("", False)]
         start = max(len(doc) - self.max_source_length, 0)
-        return start, spaced_words(doc)[start:]
+        return start, spaced_words(doc[start:])

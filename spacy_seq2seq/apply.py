@@ -1,0 +1,257 @@
+"""Batch runs: a generated text for each record of a JSONL, CSV or Parquet file.
+
+Records are read and written in a stream, a batch at a time; each output row
+holds the record's id, the generated text of each seq2seq component and an
+error (null when the record went through). A record that fails becomes an
+error row and the run goes on: count in = count out.
+"""
+
+import csv
+import multiprocessing
+from itertools import islice
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional
+
+import spacy
+import srsly
+from spacy.language import Language
+from tqdm import tqdm
+
+from .pipeline_component import Seq2SeqComponent
+
+# A record as read, and an output row.
+Record = Dict[str, Any]
+Row = Dict[str, Any]
+
+ERROR_FIELD = "error"
+INPUT_FORMATS = (".jsonl", ".csv", ".parquet")
+OUTPUT_FORMATS = (".jsonl", ".parquet")
+
+
+def output_fields(nlp: Language) -> List[str]:
+    """The doc._ fields the pipeline's seq2seq components write."""
+    fields = [
+        pipe.target_field
+        for _, pipe in nlp.pipeline
+        if isinstance(pipe, Seq2SeqComponent)
+    ]
+    if not fields:
+        raise ValueError(
+            f"The pipeline {nlp.pipe_names} has no seq2seq component to apply."
+        )
+    return fields
+
+
+def process_records(
+    nlp: Language, records: List[Record], *, text_field: str, id_field: str
+) -> List[Row]:
+    """One output row per record, in order: the batch goes through nlp.pipe
+    at once; when it fails, each record goes alone, and a record that fails
+    (or has no text) gets an error row. The one-machine and the Ray Data
+    runs both process their batches with this function."""
+    fields = output_fields(nlp)
+    rows: List[Optional[Row]] = [None] * len(records)
+    texts: List[str] = []
+    positions: List[int] = []
+    for i, record in enumerate(records):
+        text = record.get(text_field)
+        if ERROR_FIELD in record and record[ERROR_FIELD]:  # unreadable input
+            rows[i] = error_row(record, id_field, fields, record[ERROR_FIELD])
+        elif not isinstance(text, str):
+            problem = "missing" if text is None else f"a {type(text).__name__}"
+            message = f"The text field '{text_field}' is {problem}, not a string"
+            rows[i] = error_row(record, id_field, fields, message)
+        else:
+            texts.append(text)
+            positions.append(i)
+    try:
+        docs = list(nlp.pipe(texts))
+    except Exception:
+        docs = None
+    for n, i in enumerate(positions):
+        try:
+            doc = docs[n] if docs is not None else nlp(texts[n])
+        except Exception as e:
+            rows[i] = error_row(
+                records[i], id_field, fields, f"{type(e).__name__}: {e}"
+            )
+            continue
+        row = {id_field: records[i].get(id_field)}
+        row.update({field: doc._.get(field) for field in fields})
+        rows[i] = {**row, ERROR_FIELD: None}
+    return rows  # type: ignore[return-value]
+
+
+def error_row(record: Record, id_field: str, fields: List[str], message: str) -> Row:
+    row = {id_field: record.get(id_field)}
+    row.update({field: None for field in fields})
+    return {**row, ERROR_FIELD: message}
+
+
+def read_records(path: Path, *, batch_size: int = 1024) -> Iterator[Record]:
+    """The records of a JSONL, CSV or Parquet file, in order. A JSONL line
+    that can't be read becomes a record holding only an error that names
+    the file and line."""
+    suffix = check_format(path, INPUT_FORMATS, "input")
+    if suffix == ".jsonl":
+        with path.open(encoding="utf8") as file_:
+            for line_number, line in enumerate(file_, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = srsly.json_loads(line)
+                except ValueError as e:
+                    record = {
+                        ERROR_FIELD: f"Malformed JSON in {path}, line {line_number}: {e}"
+                    }
+                if not isinstance(record, dict):
+                    record = {
+                        ERROR_FIELD: f"Expected a JSON object in {path}, line {line_number}"
+                    }
+                yield record
+    elif suffix == ".csv":
+        with path.open(encoding="utf8", newline="") as file_:
+            yield from csv.DictReader(file_)
+    else:
+        import pyarrow.parquet
+
+        for batch in pyarrow.parquet.ParquetFile(path).iter_batches(batch_size):
+            yield from batch.to_pylist()
+
+
+def count_records(path: Path) -> Optional[int]:
+    """The number of records, where it is cheap to know (for the progress bar)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet
+
+        return pyarrow.parquet.ParquetFile(path).metadata.num_rows
+    return None
+
+
+class RowWriter:
+    """Writes rows to JSONL or Parquet, a batch at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.suffix = check_format(path, OUTPUT_FORMATS, "output")
+        self._file = (
+            path.open("w", encoding="utf8") if self.suffix == ".jsonl" else None
+        )
+        self._parquet = None
+
+    def write(self, rows: List[Row]) -> None:
+        if self._file is not None:
+            self._file.writelines(srsly.json_dumps(row) + "\n" for row in rows)
+            return
+        import pyarrow
+        import pyarrow.parquet
+
+        if self._parquet is None:
+            schema = parquet_schema(rows)
+            self._parquet = pyarrow.parquet.ParquetWriter(self.path, schema)
+        table = pyarrow.Table.from_pylist(rows, schema=self._parquet.schema)
+        self._parquet.write_table(table)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        elif self._parquet is not None:
+            self._parquet.close()
+        else:  # no rows: still a valid, empty Parquet file
+            import pyarrow.parquet
+
+            pyarrow.parquet.write_table(parquet_schema([]).empty_table(), self.path)
+
+
+def parquet_schema(rows: List[Row]):
+    """Strings for the generated texts and the error; the id keeps the type
+    of the first id seen (a string when there is none)."""
+    import pyarrow
+
+    if not rows:
+        return pyarrow.schema([])
+    ids = [
+        value
+        for value in (next(iter(row.values())) for row in rows)
+        if value is not None
+    ]
+    id_type = pyarrow.array(ids[:1]).type if ids else pyarrow.string()
+    fields = [(name, pyarrow.string()) for name in list(rows[0])[1:]]
+    return pyarrow.schema([(next(iter(rows[0])), id_type)] + fields)
+
+
+def check_format(path: Path, formats: Iterable[str], what: str) -> str:
+    if path.suffix not in formats:
+        raise ValueError(
+            f"Can't tell the format of the {what} {path} from its suffix: "
+            f"expected one of {', '.join(formats)}."
+        )
+    return path.suffix
+
+
+def batched(records: Iterable[Record], size: int) -> Iterator[List[Record]]:
+    records = iter(records)
+    while batch := list(islice(records, size)):
+        yield batch
+
+
+# The pipeline of a worker process of apply_file(n_process > 1).
+_worker_nlp: Optional[Language] = None
+
+
+def _load_worker_pipeline(model: str) -> None:
+    global _worker_nlp
+    _worker_nlp = spacy.load(model)
+
+
+def _process_in_worker(args) -> List[Row]:
+    assert _worker_nlp is not None
+    records, text_field, id_field = args
+    return process_records(
+        _worker_nlp, records, text_field=text_field, id_field=id_field
+    )
+
+
+def apply_file(
+    model: str,
+    input_path: Path,
+    output_path: Path,
+    *,
+    text_field: str = "text",
+    id_field: str = "id",
+    batch_size: int = 64,
+    n_process: int = 1,
+    progress: bool = True,
+) -> Dict[str, int]:
+    """Run the pipeline over the input file's records and write a row for
+    each; with n_process > 1, batches go to that many worker processes, each
+    with its own pipeline. Returns the counts of rows and of error rows."""
+    check_format(input_path, INPUT_FORMATS, "input")
+    writer = RowWriter(output_path)
+    counts = {"rows": 0, "errors": 0}
+    bar = tqdm(total=count_records(input_path), unit="records", disable=not progress)
+    batches = batched(read_records(input_path), batch_size)
+    pool = None
+    if n_process > 1:
+        context = multiprocessing.get_context("spawn")  # torch does not survive fork
+        pool = context.Pool(n_process, _load_worker_pipeline, (model,))
+        jobs = ((batch, text_field, id_field) for batch in batches)
+        results = pool.imap(_process_in_worker, jobs)
+    else:
+        nlp = spacy.load(model)
+        results = (
+            process_records(nlp, batch, text_field=text_field, id_field=id_field)
+            for batch in batches
+        )
+    try:
+        for rows in results:
+            writer.write(rows)
+            counts["rows"] += len(rows)
+            counts["errors"] += sum(row[ERROR_FIELD] is not None for row in rows)
+            bar.update(len(rows))
+    finally:
+        bar.close()
+        writer.close()
+        if pool is not None:
+            pool.terminate()
+    return counts

@@ -1,0 +1,96 @@
+"""Batch runs past one machine: `apply --ray` on Ray Data (the `ray` extra).
+
+Ray Data reads the input (any path it reads: a local file or folder, s3://,
+gs://...), hands batches to an actor pool with one pipeline per actor, and
+writes Parquet or JSONL files into the output folder. Each batch is processed
+by the same function as a one-machine run, so ids are kept and a record that
+fails becomes an error row.
+"""
+
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import spacy
+
+from .apply import ERROR_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, process_records
+
+
+class PipelineActor:
+    """One Ray Data actor: loads the pipeline once, then processes batches."""
+
+    def __init__(self, model: str, text_field: str, id_field: str, gpu: bool) -> None:
+        if gpu:
+            spacy.require_gpu()
+        self.nlp = spacy.load(model)
+        self.text_field = text_field
+        self.id_field = id_field
+
+    def __call__(self, batch):  # a pandas DataFrame in and out
+        import pandas
+
+        records = batch.to_dict("records")
+        rows = process_records(
+            self.nlp, records, text_field=self.text_field, id_field=self.id_field
+        )
+        return pandas.DataFrame(rows)
+
+
+def apply_with_ray(
+    model: str,
+    input_path: str,
+    output_path: str,
+    *,
+    text_field: str = "text",
+    id_field: str = "id",
+    batch_size: int = 64,
+    workers: int = 1,
+    num_gpus_per_worker: float = 0.0,
+    input_format: Optional[str] = None,
+    output_format: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Run the pipeline over the input with `workers` actors and write the
+    rows into the output folder. The formats come from the paths' suffixes
+    unless given ("jsonl", "csv", "parquet"). Returns the counts of rows
+    and of error rows. Connects to a running Ray cluster, or starts a local
+    instance."""
+    import ray
+
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    read_as = input_format or suffix_format(input_path, INPUT_FORMATS, "input")
+    write_as = output_format or suffix_format(output_path, OUTPUT_FORMATS, "output")
+    readers = {
+        "jsonl": lambda path: ray.data.read_json(path, lines=True),
+        "csv": ray.data.read_csv,
+        "parquet": ray.data.read_parquet,
+    }
+    writers = {"jsonl": "write_json", "parquet": "write_parquet"}
+    if read_as not in readers or write_as not in writers:
+        raise ValueError(
+            f"Can't read '{read_as}' or write '{write_as}': the input is one of "
+            f"{sorted(readers)}, the output one of {sorted(writers)}."
+        )
+    dataset = readers[read_as](input_path)
+    rows = dataset.map_batches(
+        PipelineActor,
+        fn_constructor_args=(model, text_field, id_field, num_gpus_per_worker > 0),
+        batch_size=batch_size,
+        batch_format="pandas",
+        concurrency=workers,
+        num_gpus=num_gpus_per_worker,
+    ).materialize()
+    getattr(rows, writers[write_as])(output_path)
+    errors = rows.select_columns([ERROR_FIELD]).iter_rows()
+    n_errors = sum(row[ERROR_FIELD] is not None for row in errors)
+    return {"rows": rows.count(), "errors": n_errors}
+
+
+def suffix_format(path: str, formats, what: str) -> str:
+    """The format named by a path's suffix (a folder: say the format)."""
+    suffix = Path(path.rstrip("/")).suffix
+    if suffix not in formats:
+        raise ValueError(
+            f"Can't tell the format of the {what} {path} from its suffix "
+            f"({', '.join(formats)}): name it with --{what}-format."
+        )
+    return suffix.lstrip(".")

@@ -1,0 +1,66 @@
+"""A long doc costs what the model reads: the tok2vec sees only the source span."""
+
+import warnings
+
+import pytest
+
+import spacy_seq2seq.architectures as architectures
+
+
+def record_tok2vec_inputs(component, monkeypatch):
+    """Record the lengths of the docs or spans each tok2vec call gets."""
+    tok2vec = component.model.get_ref("tok2vec")
+    forward = tok2vec._func
+    calls = []
+
+    def recording_forward(model, docs, is_train):
+        calls.append([len(doc) for doc in docs])
+        return forward(model, docs, is_train)
+
+    monkeypatch.setattr(tok2vec, "_func", recording_forward)
+    return calls
+
+
+def test_tok2vec_reads_the_first_tokens_of_a_long_doc(trained, monkeypatch):
+    component = trained.nlp.get_pipe("summarizer")
+    calls = record_tok2vec_inputs(component, monkeypatch)
+    long_text = " ".join(eg.reference.text for eg in trained.examples[:60])
+    short_text = trained.examples[0].reference.text
+    with pytest.warns(UserWarning, match="max_source_length"):
+        list(trained.nlp.pipe([long_text, short_text]))
+    short_length = len(trained.nlp.make_doc(short_text))
+    assert calls == [[component.max_source_length, short_length]]
+
+
+def test_tok2vec_reads_the_last_tokens_of_a_long_conversation(
+    trained_responder, monkeypatch
+):
+    nlp = trained_responder.nlp
+    responder = nlp.get_pipe("responder")
+    calls = record_tok2vec_inputs(responder, monkeypatch)
+    turns = [eg.reference.text for eg in trained_responder.examples[:40]]
+    with pytest.warns(UserWarning, match="last 150 tokens"):
+        nlp("\n".join(turns))
+    assert calls == [[responder.max_source_length]]
+
+
+def test_docs_within_the_limit_give_what_whole_docs_gave(trained, monkeypatch):
+    """Embedding whole docs (as a listener's upstream does, and as the
+    component did before it embedded spans) changes nothing within the limit."""
+    nlp, component = trained.nlp, trained.nlp.get_pipe("summarizer")
+    texts = [eg.reference.text for eg in trained.examples[:16]] + ["", "oil."]
+    examples = trained.examples[:16]
+    summaries = [doc._.summary for doc in nlp.pipe(texts)]
+    perplexity = component.perplexity(examples)
+    monkeypatch.setattr(architectures, "is_listener", lambda tok2vec: True)
+    assert [doc._.summary for doc in nlp.pipe(texts)] == summaries
+    assert component.perplexity(examples) == pytest.approx(perplexity, rel=1e-6)
+
+
+def test_the_truncation_warning_comes_once_per_run(trained):
+    text = " ".join(eg.reference.text for eg in trained.examples[:30])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")  # Python's default for a UserWarning
+        for _ in range(3):
+            list(trained.nlp.pipe([text, text], batch_size=1))
+    assert len([w for w in record if "max_source_length" in str(w.message)]) == 1
