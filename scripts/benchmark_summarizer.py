@@ -38,6 +38,7 @@ def main(
     output: Optional[Path] = typer.Option(None, help="Write the figures as JSON"),
     model_out: Optional[Path] = typer.Option(None, help="Save the best pipeline here"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
+    mixed_precision: bool = typer.Option(False, help="Train under autocast (GPU)"),
     decode_only: Optional[Path] = typer.Option(
         None, help="Only decode the test split with this saved pipeline"
     ),
@@ -51,6 +52,7 @@ def main(
     overrides = {
         "paths.train": str(data_dir / "train.jsonl.gz"),
         "paths.dev": str(data_dir / "dev.jsonl.gz"),
+        "components.summarizer.model.mixed_precision": mixed_precision,
     }
     run = train_for_budget(config_path, overrides, budget, eval_every)
     saved = model_out or Path(tempfile.mkdtemp()) / "model"
