@@ -91,3 +91,43 @@ def test_bad_dialogue_lines_name_the_file_and_line(tmp_path, bad_line, message):
     with pytest.raises(ValueError, match=message) as error:
         list(create_dialogue_reader(path)(spacy.blank("en")))
     assert f"{path}, line 1" in str(error.value)
+
+
+def test_shuffle_buffer_streams_each_pass_in_its_own_seeded_order(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    write(path, [f'{{"text": "text {i}", "summary": "s {i}"}}' for i in range(50)])
+    nlp = spacy.blank("en")
+
+    def passes(seed):
+        read = create_jsonl_reader(path, shuffle_buffer=8, seed=seed)
+        return [[int(eg.reference.text.split()[1]) for eg in read(nlp)] for _ in "ab"]
+
+    first, second = passes(seed=3)
+    assert sorted(first) == sorted(second) == list(range(50))
+    assert first != list(range(50)) and first != second
+    assert passes(seed=3) == [first, second]
+    # bounded: a record comes out at most 8 places before its place in the file
+    assert all(position >= record - 8 for position, record in enumerate(first))
+
+
+def test_shuffle_and_shuffle_buffer_together_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="shuffle_buffer"):
+        create_jsonl_reader(tmp_path / "x.jsonl", shuffle=True, shuffle_buffer=10)
+
+
+def test_target_texts_give_the_vocabulary_of_the_whole_corpus(tmp_path):
+    from .conftest import make_summarizer_nlp
+
+    path = tmp_path / "pairs.jsonl"
+    write(
+        path, [f'{{"text": "w{i} text", "summary": "h{i} news"}}' for i in range(300)]
+    )
+    nlp = make_summarizer_nlp(min_count=1, vocab_size=1000)
+    # what spacy train gives initialize when it streams: a few examples
+    first_two = list(create_jsonl_reader(path, limit=2)(nlp))
+    nlp.config["initialize"]["components"]["summarizer"] = {
+        "target_texts": {"@readers": "spacy-seq2seq.JsonlTexts.v1", "path": str(path)}
+    }
+    nlp.initialize(lambda: first_two)
+    words = set(nlp.get_pipe("summarizer").target_vocab.words)
+    assert {f"h{i}" for i in range(300)} <= words and "news" in words
