@@ -7,6 +7,7 @@ by the same function as a one-machine run, so ids are kept and a record that
 fails becomes an error row.
 """
 
+import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -51,8 +52,8 @@ def apply_with_ray(
     """Run the pipeline over the input with `workers` actors and write the
     rows into the output folder. The formats come from the paths' suffixes
     unless given ("jsonl", "csv", "parquet"). Returns the counts of rows
-    and of error rows. Connects to a running Ray cluster, or starts a local
-    instance."""
+    and of error rows. Uses the Ray instance of this process or the cluster
+    at RAY_ADDRESS, else starts a local instance."""
     import ray
 
     if workers < 1:
@@ -70,6 +71,10 @@ def apply_with_ray(
             f"Can't read '{read_as}' or write '{write_as}': the input is one of "
             f"{sorted(readers)}, the output one of {sorted(writers)}."
         )
+    if not ray.is_initialized() and "RAY_ADDRESS" not in os.environ:
+        # A local instance: a CPU slot per actor and one for reading and
+        # writing, or a 2-core machine with 2 workers leaves the reads none.
+        ray.init(num_cpus=max(os.cpu_count() or 1, workers + 1))
     dataset = readers[read_as](input_path)
     rows = dataset.map_batches(
         PipelineActor,

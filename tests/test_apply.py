@@ -192,7 +192,8 @@ def test_apply_on_ray_data_with_two_workers_equals_nlp_pipe(
     lines = [{"id": i, "text": t} for i, t in enumerate(texts)]
     lines.append({"id": len(texts)})  # no text: an error row, not a lost record
     srsly.write_jsonl(tmp_path / "in.jsonl", lines)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # 2 actors and a slot for the reads and writes
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
     try:
         counts = apply_with_ray(
             str(summarizer_path),
