@@ -13,7 +13,13 @@ from typing import Any, Dict, Optional
 
 import spacy
 
-from .apply import ERROR_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, process_records
+from .apply import (
+    ERROR_FIELD,
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+    parquet_schema,
+    process_records,
+)
 
 
 class PipelineActor:
@@ -26,14 +32,16 @@ class PipelineActor:
         self.text_field = text_field
         self.id_field = id_field
 
-    def __call__(self, batch):  # a pandas DataFrame in and out
-        import pandas
+    def __call__(self, batch):  # a pandas DataFrame in, an Arrow table out
+        import pyarrow
 
         records = batch.to_dict("records")
         rows = process_records(
             self.nlp, records, text_field=self.text_field, id_field=self.id_field
         )
-        return pandas.DataFrame(rows)
+        # string columns even in a batch without errors, so that the
+        # output files share one schema
+        return pyarrow.Table.from_pylist(rows, schema=parquet_schema(rows))
 
 
 def apply_with_ray(
