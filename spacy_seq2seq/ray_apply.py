@@ -32,10 +32,10 @@ class PipelineActor:
         self.text_field = text_field
         self.id_field = id_field
 
-    def __call__(self, batch):  # a pandas DataFrame in, an Arrow table out
+    def __call__(self, batch):  # Arrow tables in and out
         import pyarrow
 
-        records = batch.to_dict("records")
+        records = batch.to_pylist()  # a missing field is None (pandas: NaN)
         rows = process_records(
             self.nlp, records, text_field=self.text_field, id_field=self.id_field
         )
@@ -88,7 +88,7 @@ def apply_with_ray(
         PipelineActor,
         fn_constructor_args=(model, text_field, id_field, num_gpus_per_worker > 0),
         batch_size=batch_size,
-        batch_format="pandas",
+        batch_format="pyarrow",
         concurrency=workers,
         num_gpus=num_gpus_per_worker,
     ).materialize()
