@@ -102,7 +102,11 @@ def test_packaged_wheel_installs_in_a_fresh_venv_and_summarizes(
     (wheel,) = wheels.glob("spacy_seq2seq-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "spacy_seq2seq/py.typed" in names
-    assert any(name.endswith(".dist-info/LICENSE") for name in names), names
+    # setuptools >= 77 puts it under .dist-info/licenses/ (PEP 639), older ones beside METADATA
+    assert any(
+        name.endswith((".dist-info/LICENSE", ".dist-info/licenses/LICENSE"))
+        for name in names
+    ), names
     run(
         [*pip, "--find-links", wheels, smoke_project / "packages" / "smoke" / WHEEL],
         tmp_path,
