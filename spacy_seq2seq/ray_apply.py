@@ -20,6 +20,7 @@ from .apply import (
     parquet_schema,
     process_records,
 )
+from .local_ray import init_ray
 
 
 class PipelineActor:
@@ -82,7 +83,7 @@ def apply_with_ray(
     if not ray.is_initialized() and "RAY_ADDRESS" not in os.environ:
         # A local instance: a CPU slot per actor and one for reading and
         # writing, or a 2-core machine with 2 workers leaves the reads none.
-        ray.init(num_cpus=max(os.cpu_count() or 1, workers + 1))
+        init_ray(num_cpus=max(os.cpu_count() or 1, workers + 1))
     dataset = readers[read_as](input_path)
     rows = dataset.map_batches(
         PipelineActor,

@@ -10,6 +10,7 @@ import srsly
 from spacy.tokens import DocBin
 
 from spacy_seq2seq.apply import apply_file
+from spacy_seq2seq.local_ray import init_ray
 from spacy_seq2seq.readers import create_dialogue_reader
 
 from .conftest import make_responder_nlp, make_summarizer_nlp, read_examples
@@ -193,7 +194,7 @@ def test_apply_on_ray_data_with_two_workers_equals_nlp_pipe(
     lines.append({"id": len(texts)})  # no text: an error row, not a lost record
     srsly.write_jsonl(tmp_path / "in.jsonl", lines)
     # 2 actors and a slot for the reads and writes
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    init_ray(num_cpus=3, include_dashboard=False, log_to_driver=False)
     try:
         counts = apply_with_ray(
             str(summarizer_path),

@@ -10,6 +10,7 @@ import numpy
 import pytest
 from spacy.language import Language
 
+from spacy_seq2seq.local_ray import init_ray
 from spacy_seq2seq.search import SearchSettings
 
 from .conftest import make_responder_nlp, make_summarizer_nlp
@@ -434,7 +435,7 @@ def test_ray_serve_with_two_replicas_answers_as_the_embedded_server(trained, tmp
     with running(embedded_app(service)) as url:
         embedded = [r.json() for r in post_all(url, requests)]
     # a new local instance, never one another process started
-    ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
+    init_ray(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False)
     try:
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})

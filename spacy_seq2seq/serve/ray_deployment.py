@@ -13,6 +13,7 @@ import spacy
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from ..local_ray import init_ray
 from .app import create_app
 from .service import (
     Decoded,
@@ -48,7 +49,9 @@ class Decoder:
         return await asyncio.to_thread(self.service.decode_batch, tasks)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0})  # it waits on decoders
+# It only waits on the decoders, so it takes every request the proxy has
+# (Ray Serve's default is 5 at a time, which would starve the batches).
+@serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=10_000)
 @serve.ingress()
 class Ingress:
     """The HTTP side: app.py's app, decoding with the Decoder replicas."""
@@ -87,6 +90,8 @@ def build_app(
         )
     decoder = Decoder.options(
         num_replicas=replicas,
+        # a full batch gathering while the previous one decodes
+        max_ongoing_requests=2 * spec.limits.max_batch_size,
         ray_actor_options={"num_gpus": num_gpus_per_replica},
     ).bind(model, component, spec.limits, num_gpus_per_replica > 0)
     return Ingress.bind(spec, decoder)
@@ -109,7 +114,7 @@ def run_on_ray(
     # SIGTERM too shuts down the deployment, and the Ray instance if this
     # process started it (ray.shutdown at exit does not run on SIGTERM).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    ray.init(ignore_reinit_error=True)
+    init_ray(ignore_reinit_error=True)
     serve.start(http_options={"host": host, "port": port})
     app = build_app(
         model,
