@@ -2,7 +2,7 @@
 
 import re
 import unicodedata
-from typing import List, Optional
+from typing import List, Optional, Type
 
 from spacy.language import Language
 
@@ -60,27 +60,18 @@ def join_turns(turns: List[str], separator: str, max_turns: int) -> str:
     return separator.join(" ".join(turn.split()) for turn in turns[-max_turns:])
 
 
-def find_component(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponent:
-    """The pipeline's seq2seq component: the one named, or the only one."""
+def find_component(
+    nlp: Language,
+    name: Optional[str] = None,
+    *,
+    only: Type[Seq2SeqComponent] = Seq2SeqComponent,
+    kind: str = "seq2seq component",
+    purpose: str = "serve",
+) -> Seq2SeqComponent:
+    """The seq2seq component to use: the one named (any seq2seq component),
+    or else the pipeline's only component of the class `only`. `kind` and
+    `purpose` say in an error what was looked for and what for."""
     seq2seq = [n for n, pipe in nlp.pipeline if isinstance(pipe, Seq2SeqComponent)]
-    if name is not None and name not in seq2seq:
-        raise ValueError(
-            f"The pipeline has no seq2seq component named '{name}' (its "
-            f"seq2seq components: {seq2seq}; its pipes: {nlp.pipe_names})"
-        )
-    if name is None and len(seq2seq) != 1:
-        raise ValueError(
-            f"Expected one seq2seq component in the pipeline {nlp.pipe_names}, "
-            f"found {len(seq2seq)}: name the one to serve (--component)."
-        )
-    return nlp.get_pipe(name if name is not None else seq2seq[0])
-
-
-def find_responder(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponent:
-    """The component that answers: the one named (a responder, or any seq2seq
-    component), or else the pipeline's only responder."""
-    seq2seq = [n for n, pipe in nlp.pipeline if isinstance(pipe, Seq2SeqComponent)]
-    responders = [n for n in seq2seq if isinstance(nlp.get_pipe(n), ResponderComponent)]
     if name is not None:
         if name not in seq2seq:
             raise ValueError(
@@ -88,13 +79,25 @@ def find_responder(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponen
                 f"seq2seq components: {seq2seq}; its pipes: {nlp.pipe_names})"
             )
         return nlp.get_pipe(name)
-    if len(responders) != 1:
+    found = [n for n in seq2seq if isinstance(nlp.get_pipe(n), only)]
+    if len(found) != 1:
         raise ValueError(
-            f"Expected one seq2seq_responder in the pipeline {nlp.pipe_names}, "
-            f"found {len(responders)}: name the component to chat with "
-            f"(one of {seq2seq})."
+            f"Expected one {kind} in the pipeline {nlp.pipe_names}, found "
+            f"{len(found)}: name the component to {purpose} (one of {seq2seq})."
         )
-    return nlp.get_pipe(responders[0])
+    return nlp.get_pipe(found[0])
+
+
+def find_responder(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponent:
+    """The component that answers: the one named (a responder, or any seq2seq
+    component), or else the pipeline's only responder."""
+    return find_component(
+        nlp,
+        name,
+        only=ResponderComponent,
+        kind="seq2seq_responder",
+        purpose="chat with",
+    )
 
 
 def printable(text: str) -> str:

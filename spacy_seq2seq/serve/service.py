@@ -20,6 +20,7 @@ from ..conversation import find_component, join_turns
 from ..pipeline_component import Seq2SeqComponent
 from ..responder import ResponderComponent
 from ..search import SearchSettings
+from ..settings import check_int
 
 # The decoding settings a request may set, by task. A summary is the best
 # beam; a reply may also be sampled and come with its n-best.
@@ -63,10 +64,7 @@ class Limits:
             "max_turns",
             "max_conversations",
         ):
-            if getattr(self, name) < 1:
-                raise ValueError(
-                    f"{name} must be at least 1, not {getattr(self, name)}"
-                )
+            check_int(name, getattr(self, name), minimum=1)
         for name in ("max_wait_ms", "conversation_max_age_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
