@@ -222,6 +222,13 @@ def build_torch_layer(model: Model) -> None:
     model.set_ref("seq2seq", wrapped)
 
 
+def torch_module(model: Model) -> AttentionalSeq2SeqModule:
+    """The initialized torch module inside an AttentionalSeq2Seq model."""
+    if not model.has_ref("seq2seq"):
+        raise ValueError("The seq2seq model is not initialized.")
+    return model.get_ref("seq2seq").shims[0]._model
+
+
 def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Callable]:
     """Returns Floats1d per-doc losses given target ids; per-doc lists of
     candidates given search settings (empty for docs with no source); or,
