@@ -1,0 +1,114 @@
+"""How to decode: the settings of beam search and of sampling, frozen and
+validated where they are built.
+
+Registered as config blocks (`@misc = "spacy-seq2seq.BeamSearch.v1"` or
+`"spacy-seq2seq.Sampling.v1"`) for a component's `decoding` setting. Pure
+Python: the torch search reads them, the spaCy component holds them.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, Optional, Union
+
+from .settings import check_int, check_number, check_text
+
+
+@dataclass(frozen=True)
+class DecodingSettings:
+    """What every decoding shares: the length of the output and the n-grams
+    it may not repeat (`no_repeat_ngram_size` its own, and
+    `no_repeat_context_ngram_size` the source's; 0: no blocking)."""
+
+    n_best: int = 1
+    max_length: int = 30
+    min_length: int = 1
+    length_penalty: float = 0.0
+    no_repeat_ngram_size: int = 0
+    no_repeat_context_ngram_size: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("n_best", self.n_best, minimum=1)
+        check_int("max_length", self.max_length, minimum=1)
+        check_int("min_length", self.min_length, minimum=0)
+        if self.min_length > self.max_length:
+            raise ValueError(
+                f"min_length ({self.min_length}) must not exceed max_length "
+                f"({self.max_length})"
+            )
+        check_number("length_penalty", self.length_penalty, minimum=0.0)
+        check_int("no_repeat_ngram_size", self.no_repeat_ngram_size, minimum=0)
+        check_int(
+            "no_repeat_context_ngram_size", self.no_repeat_context_ngram_size, minimum=0
+        )
+
+
+@dataclass(frozen=True)
+class BeamSearch(DecodingSettings):
+    """Beam search (greedy when beam_size = 1): the n_best likeliest texts,
+    ranked by their log-probability over GNMT's length normaliser
+    ((5 + |Y|) / 6) ** length_penalty plus the coverage penalty."""
+
+    name: ClassVar[str] = "beam"
+    beam_size: int = 4
+    coverage_penalty: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("beam_size", self.beam_size, minimum=1)
+        if self.n_best > self.beam_size:
+            raise ValueError(
+                f"n_best ({self.n_best}) must not exceed beam_size "
+                f"({self.beam_size}) with beam search"
+            )
+        check_number("coverage_penalty", self.coverage_penalty, minimum=0.0)
+
+
+@dataclass(frozen=True)
+class Sampling(DecodingSettings):
+    """n_best samples per source from the distribution truncated by
+    temperature, top_k and top_p (nucleus), best first. A source gets the
+    same samples for the same seed, whatever batch it is decoded in."""
+
+    name: ClassVar[str] = "sampling"
+    top_k: int = 0
+    top_p: float = 1.0
+    temperature: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("top_k", self.top_k, minimum=0)
+        check_number("top_p", self.top_p, above=0.0, maximum=1.0)
+        check_number("temperature", self.temperature, above=0.0)
+        check_int("seed", self.seed, minimum=0)
+
+
+Decoding = Union[BeamSearch, Sampling]
+DECODINGS = {kind.name: kind for kind in (BeamSearch, Sampling)}
+
+
+def settings_of(decoding: Decoding) -> Dict[str, Any]:
+    """The decoding's settings by name, its kind ("beam" or "sampling")
+    under "decoding"."""
+    return {"decoding": decoding.name, **dataclasses.asdict(decoding)}
+
+
+def changed_decoding(
+    decoding: Decoding, kind: Optional[str] = None, **changes: Any
+) -> Decoding:
+    """The decoding with these settings changed, validated; with `kind`,
+    a decoding of that kind that keeps the settings the two kinds share.
+    Raises a ValueError naming a setting the kind does not have.
+    """
+    if kind is not None:
+        check_text("decoding", kind, choices=tuple(DECODINGS))
+    new_kind = DECODINGS[kind] if kind is not None else type(decoding)
+    fields = {field.name for field in dataclasses.fields(new_kind)}
+    unknown = sorted(set(changes) - fields)
+    if unknown:
+        raise ValueError(
+            f"{new_kind.name} decoding has no setting {', '.join(unknown)} "
+            f"(it has {', '.join(sorted(fields))})"
+        )
+    kept = {k: v for k, v in dataclasses.asdict(decoding).items() if k in fields}
+    return new_kind(**{**kept, **changes})
