@@ -1,11 +1,17 @@
-"""spaCy's console training table with score columns that can be told apart.
+"""spaCy's console training table with score columns that can be told apart
+and perplexity as it is.
 
-spaCy's console logger cuts every column title longer than 13 characters to
-its first 10 and "...", so summary_rouge1, summary_rouge2 and summary_rougeL
-all read SUMMARY_RO... This logger is spaCy's own (spacy.ConsoleLogger.v3),
-with each such score column titled by its key without the component's prefix
-(rouge1, rouge2, rougeL; token_prob, distinct1, ...). The score keys
-themselves, in nlp.evaluate, meta.json and the packaged README, do not change.
+spaCy's console logger shows a column for each score weighted in the config
+or in a component factory's default_score_weights (None: not shown), cuts
+every column title longer than 13 characters to its first 10 and "...", so
+summary_rouge1, summary_rouge2 and summary_rougeL all read SUMMARY_RO..., and
+multiplies every score by 100, perplexity too. This logger is spaCy's own
+(spacy.ConsoleLogger.v3), with each such score column titled by its key
+without the component's prefix (rouge1, rouge2, rougeL; token_prob,
+distinct1, ...), shortened further where that is still too long
+(top_reply), and perplexities shown unscaled (69.9, not 6990.00). The score
+keys themselves, in nlp.evaluate, meta.json and the packaged README, do not
+change.
 """
 
 import sys
@@ -18,6 +24,8 @@ from spacy.util import registry
 
 # The longest column title spacy.ConsoleLogger shows whole (setup_table).
 MAX_TITLE_LENGTH = 13
+# Scores that are not fractions, which spaCy's table would show times 100.
+UNSCALED_SUFFIXES = ("perplexity",)
 
 LogStep = Callable[[Optional[Dict[str, Any]]], None]
 
@@ -29,7 +37,8 @@ def console_logger(
     output_file: Optional[Union[str, Path]] = None,
 ) -> Callable[..., Tuple[LogStep, Callable[[], None]]]:
     """spacy.ConsoleLogger.v3 (same settings) with distinguishable score
-    column titles; output_file records the scores under those titles too."""
+    column titles and unscaled perplexities; output_file records the scores
+    under those titles too."""
     spacy_logger = registry.loggers.get("spacy.ConsoleLogger.v3")(
         progress_bar=progress_bar,
         console_output=console_output,
@@ -61,7 +70,10 @@ def console_logger(
                 scores = info["other_scores"]
                 info = {
                     **info,
-                    "other_scores": {titles.get(k, k): v for k, v in scores.items()},
+                    "other_scores": {
+                        titles.get(key, key): shown_value(key, value)
+                        for key, value in scores.items()
+                    },
                 }
             log_step(info)
 
@@ -70,19 +82,28 @@ def console_logger(
     return setup_printer
 
 
+def shown_value(key: str, value: Any) -> Any:
+    """The value spaCy's table shows as itself times 100."""
+    if key.endswith(UNSCALED_SUFFIXES) and isinstance(value, (int, float)):
+        return value / 100
+    return value
+
+
 def column_titles(keys: Iterable[str]) -> Dict[str, str]:
     """A title per score key: the key itself if spaCy shows it whole, else the
-    key after its first "_" (summary_rougeL -> rougeL), unless that is still
-    too long or another column has the same title."""
+    key after its first "_" (summary_rougeL -> rougeL), less its last "_"
+    parts while that is still too long (response_top_reply_share ->
+    top_reply), unless another column has the same title."""
     keys = list(keys)
     titles = {}
     for key in keys:
-        short = key.split("_", 1)[-1]
-        if len(key) <= MAX_TITLE_LENGTH or len(short) > MAX_TITLE_LENGTH:
-            titles[key] = key
-        else:
-            titles[key] = short
-    taken = [title for title in titles.values()]
+        title = key
+        if len(title) > MAX_TITLE_LENGTH:
+            title = title.split("_", 1)[-1]
+        while len(title) > MAX_TITLE_LENGTH and "_" in title:
+            title = title.rsplit("_", 1)[0]
+        titles[key] = title
+    taken = list(titles.values())
     return {
         key: (title if taken.count(title) == 1 else key)
         for key, title in titles.items()

@@ -1,7 +1,9 @@
 """Scores of generated text against the reference docs' target field:
-ROUGE for summaries; BLEU, distinct-n and the most common reply for dialogue.
+ROUGE for summaries; BLEU, unigram F1, distinct-n and the most common reply
+for dialogue.
 """
 
+import re
 from collections import Counter
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -12,6 +14,10 @@ from spacy.training import Example
 from spacy.util import registry
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+# ParlAI's normalisation for unigram F1 (parlai/core/metrics.py): punctuation
+# becomes a space, then the articles go.
+PUNCTUATION = re.compile(r"[!\"#$%&()*+,\-./:;<=>?@\[\]\\^`{|}~_']")
+ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 @registry.scorers("spacy-seq2seq.RougeScorer.v1")
@@ -21,6 +27,20 @@ def make_rouge_scorer() -> Callable[..., Dict[str, float]]:
 
 @registry.scorers("spacy-seq2seq.ResponseScorer.v1")
 def make_response_scorer() -> Callable[..., Dict[str, Optional[float]]]:
+    """v2's scores without unigram F1 (the keys of pipelines trained with v1)."""
+
+    def score_responses_v1(
+        examples: Iterable[Example], *, field: str = "response", **kwargs
+    ) -> Dict[str, Optional[float]]:
+        scores = score_responses(examples, field=field, **kwargs)
+        del scores[f"{field}_f1"]
+        return scores
+
+    return score_responses_v1
+
+
+@registry.scorers("spacy-seq2seq.ResponseScorer.v2")
+def make_response_scorer_v2() -> Callable[..., Dict[str, Optional[float]]]:
     return score_responses
 
 
@@ -50,23 +70,48 @@ def score_responses(
     """Scores of the generated replies doc._.{field}, keyed "{field}_bleu" etc.:
     - bleu: sacrebleu's corpus BLEU against reference._.{field} (13a
       tokens, as a fraction like spaCy's other scores: 0.021 is BLEU 2.1);
+    - f1: the mean over replies of the unigram F1 against the reference,
+      as ParlAI reports it (see unigram_f1): low for on-topic-blind replies;
     - distinct1, distinct2: unique n-grams / all n-grams over all replies
       (lowercased 13a tokens), low when the model says the same things;
     - top_reply_share: the share of the replies that are the most common one.
     Examples without a reference text are skipped.
     """
     pairs = predictions_and_references(examples, field)
-    keys = ("bleu", "distinct1", "distinct2", "top_reply_share")
+    keys = ("bleu", "f1", "distinct1", "distinct2", "top_reply_share")
     if not pairs:
         return {f"{field}_{key}": None for key in keys}
     predictions = [prediction for prediction, _ in pairs]
     references = [reference for _, reference in pairs]
     bleu = sacrebleu.corpus_bleu(predictions, [references]).score / 100
+    f1 = sum(unigram_f1(p, r) for p, r in pairs) / len(pairs)
     top_count = Counter(predictions).most_common(1)[0][1]
     tokenize = Tokenizer13a()
     tokens = [tokenize(prediction.lower()).split() for prediction in predictions]
-    scores = (bleu, distinct(tokens, 1), distinct(tokens, 2), top_count / len(pairs))
+    scores = (
+        bleu,
+        f1,
+        distinct(tokens, 1),
+        distinct(tokens, 2),
+        top_count / len(pairs),
+    )
     return {f"{field}_{key}": score for key, score in zip(keys, scores)}
+
+
+def unigram_f1(prediction: str, reference: str) -> float:
+    """F1 of the two texts' word multisets, after ParlAI's normalisation:
+    lowercased, punctuation and the articles a/an/the removed, split on
+    whitespace. 0.0 when they share no word (or either is empty)."""
+    predicted, wanted = normalized_words(prediction), normalized_words(reference)
+    n_shared = sum((Counter(predicted) & Counter(wanted)).values())
+    if not n_shared:
+        return 0.0
+    precision, recall = n_shared / len(predicted), n_shared / len(wanted)
+    return 2 * precision * recall / (precision + recall)
+
+
+def normalized_words(text: str) -> List[str]:
+    return ARTICLES.sub(" ", PUNCTUATION.sub(" ", text.lower())).split()
 
 
 def distinct(texts: List[List[str]], n: int) -> float:

@@ -61,9 +61,11 @@ def test_training_table_titles_every_score_column_apart(path, name, factory):
     assert not any(title.endswith("...") for title in titles)
     assert titles == [column_titles(weights)[key].upper() for key in shown]
     assert len(set(titles)) == len(titles)
-    # Each score under its own title, times 100 as spaCy shows them.
+    # Each score under its own title, times 100 as spaCy shows them, but
+    # perplexity, which is no fraction.
     values = row.split()[-len(shown) - 1 : -1]
-    assert values == [f"{scores[key] * 100:.2f}" for key in shown]
+    scale = {key: 1 if key.endswith("perplexity") else 100 for key in shown}
+    assert values == [f"{scores[key] * scale[key]:.2f}" for key in shown]
 
 
 def test_column_titles_drop_the_prefix_only_where_spacy_would_cut():
@@ -73,7 +75,7 @@ def test_column_titles_drop_the_prefix_only_where_spacy_would_cut():
     assert titles == {
         "summary_rougeL": "rougeL",
         "response_bleu": "response_bleu",
-        "response_top_reply_share": "response_top_reply_share",  # too long either way
+        "response_top_reply_share": "top_reply",  # top_reply_share is too long
         "tag_acc": "tag_acc",
     }
     # Two components with the same score: the full keys, not one title twice.
