@@ -14,7 +14,7 @@ from spacy.training.loop import create_train_batches
 from spacy.util import load_config, registry, resolve_dot_names
 from wasabi import msg
 
-from spacy_seq2seq.pipeline_component import Seq2SeqComponent
+from spacy_seq2seq.component import Seq2SeqComponent
 
 
 @dataclass

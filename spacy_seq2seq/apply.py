@@ -17,7 +17,7 @@ import srsly
 from spacy.language import Language
 from tqdm import tqdm
 
-from .pipeline_component import Seq2SeqComponent
+from .component import Seq2SeqComponent
 
 # A record as read, and an output row.
 Record = Dict[str, Any]

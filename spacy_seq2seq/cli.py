@@ -1,5 +1,5 @@
 """Command-line tools: python -m spacy_seq2seq chat PATH, serve PATH,
-apply MODEL INPUT OUTPUT."""
+apply MODEL INPUT OUTPUT, upgrade PATH."""
 
 import importlib.util
 import io
@@ -12,6 +12,7 @@ import typer
 from wasabi import msg
 
 from .conversation import Conversation, printable
+from .upgrade import upgrade_pipeline
 
 app = typer.Typer(name="spacy_seq2seq", add_completion=False, no_args_is_help=True)
 
@@ -209,3 +210,21 @@ def apply(
     msg.good(
         f"Wrote {counts['rows']} rows to {output_path} ({counts['errors']} errors)"
     )
+
+
+@app.command("upgrade")
+def upgrade(
+    model: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="A pipeline saved by spacy-seq2seq 0.1"
+    ),
+) -> None:
+    """Move the flat decoding settings of a 0.1 pipeline's config.cfg into the
+    `decoding` block of 0.2, in place; the weights are unchanged."""
+    try:
+        changed = upgrade_pipeline(model)
+    except ValueError as e:
+        msg.fail(f"Can't upgrade '{model}'", str(e), exits=1)
+    if changed:
+        msg.good(f"Upgraded {', '.join(changed)} in {model / 'config.cfg'}")
+    else:
+        msg.info(f"{model / 'config.cfg'} is already up to date")

@@ -13,14 +13,21 @@ from spacy_seq2seq.apply import apply_file
 from spacy_seq2seq.local_ray import init_ray
 from spacy_seq2seq.readers import create_dialogue_reader
 
-from .conftest import make_responder_nlp, make_summarizer_nlp, read_examples
+from .conftest import (
+    beam_search,
+    make_responder_nlp,
+    make_summarizer_nlp,
+    read_examples,
+)
 
 
 @pytest.fixture(scope="module")
 def summarizer_path(reuters_dir, tmp_path_factory) -> Path:
     """A small summarizer initialized (not trained) on real pairs: applying
     it needs no quality, only the same texts as nlp.pipe."""
-    nlp = make_summarizer_nlp(min_count=1, beam_size=2, max_length=8)
+    nlp = make_summarizer_nlp(
+        min_count=1, decoding=beam_search(beam_size=2, max_length=8)
+    )
     examples = read_examples(nlp, reuters_dir / "dev.jsonl.gz", limit=50)
     nlp.initialize(lambda: examples)
     path = tmp_path_factory.mktemp("apply") / "summarizer"
