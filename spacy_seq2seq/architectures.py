@@ -18,13 +18,12 @@ from thinc.api import (
 )
 from thinc.types import Floats1d, Floats2d, Floats3d, Ints1d, Ints2d
 
-from .attention import ATTENTION_TYPES
+from .attention import ATTENTION_KINDS, FIXED_CONTEXTS
 from .decoding import Decoding, Sampling
 from .initialization import INIT_SCHEMES
 from .search import sampling_uniforms
 from .settings import check_bool, check_int, check_number, check_text
 from .torch_model import (
-    FIXED_CONTEXTS,
     RNN_TYPES,
     AlignmentInputs,
     AttentionalSeq2SeqModule,
@@ -36,7 +35,7 @@ from .vocab import PAD_ID
 
 ARCHITECTURE_CHOICES = {
     "rnn_type": RNN_TYPES,
-    "attention": ATTENTION_TYPES + FIXED_CONTEXTS,
+    "attention": tuple(ATTENTION_KINDS),
     "init": INIT_SCHEMES,
 }
 
@@ -327,6 +326,7 @@ def generate(model: Model, batch: GenerationBatch) -> List[List[Candidate]]:
     sources = batch.sources
     vectors, _, starts = embed_sources(model, sources, is_train=False)
     candidates: List[List[Candidate]] = [[] for _ in sources.docs]
+    device = torch_device(model)
     # Sources of similar length are searched together: attention over
     # padding is most of the cost of a step.
     by_length = sorted(
@@ -340,9 +340,11 @@ def generate(model: Model, batch: GenerationBatch) -> List[List[Candidate]]:
             row_ids = [sources.ids[i] for i in rows]
             uniforms = sampling_uniforms(row_ids, batch.decoding)
         inputs = GenerationInputs(
-            to_torch_sources(model, pad_sources(model, sources, vectors, starts, rows)),
+            to_torch_sources(
+                pad_sources(model, sources, vectors, starts, rows), device
+            ),
             batch.decoding,
-            None if uniforms is None else to_torch(model, uniforms),
+            None if uniforms is None else to_torch(uniforms, device),
         )
         with inference(model) as module:
             ids, scores = module.generate(inputs)
@@ -356,14 +358,15 @@ def align(model: Model, batch: AlignmentBatch) -> List[Optional[Alignment]]:
     sources = batch.sources
     vectors, _, starts = embed_sources(model, sources, is_train=False)
     alignments: List[Optional[Alignment]] = [None for _ in sources.docs]
+    device = torch_device(model)
     rows = [i for i, ids in enumerate(sources.ids) if ids]
     for start in range(0, len(rows), SEARCH_CHUNK_SIZE):
         chunk = rows[start : start + SEARCH_CHUNK_SIZE]
         inputs = AlignmentInputs(
             to_torch_sources(
-                model, pad_sources(model, sources, vectors, starts, chunk)
+                pad_sources(model, sources, vectors, starts, chunk), device
             ),
-            to_torch(model, pad_ids(model.ops, [batch.target_ids[i] for i in chunk])),
+            to_torch(pad_ids(model.ops, [batch.target_ids[i] for i in chunk]), device),
         )
         with inference(model) as module:
             weights, copy = module.align(inputs)
@@ -486,49 +489,44 @@ def pad_ids(ops, sequences: List[List[int]]) -> Ints2d:
     return padded
 
 
-def to_torch(model: Model, array: Any, requires_grad: bool = False) -> torch.Tensor:
-    """An array on the torch module's device."""
-    return xp2torch(
-        model.ops.asarray(array),
-        requires_grad=requires_grad,
-        device=model.get_ref("seq2seq").shims[0].device,
-    )
+def to_torch(array: Any, device: Any, requires_grad: bool = False) -> torch.Tensor:
+    return xp2torch(array, requires_grad=requires_grad, device=device)
 
 
 def to_torch_sources(
-    model: Model, padded: PaddedSources, requires_grad: bool = False
+    padded: PaddedSources, device: Any, requires_grad: bool = False
 ) -> Sources:
     return Sources(
-        to_torch(model, padded.vectors, requires_grad=requires_grad),
+        to_torch(padded.vectors, device, requires_grad=requires_grad),
         # the encoder's gathers index with them on the CPU
-        to_torch(model, padded.lengths).cpu(),
-        to_torch(model, padded.ids),
+        to_torch(padded.lengths, device).cpu(),
+        to_torch(padded.ids, device),
         padded.n_extended,
     )
+
+
+def torch_device(model: Model) -> Any:
+    """The device of the torch module inside an AttentionalSeq2Seq model."""
+    return model.get_ref("seq2seq").shims[0].device
 
 
 @contextmanager
 def inference(model: Model) -> Iterator[AttentionalSeq2SeqModule]:
     """The torch module for generation and alignment, which call it directly
-    rather than through the shim, so they do what the shim's predict does:
-    eval mode (no dropout), and CUDA autocast with mixed precision."""
-    module = torch_module(model)
-    mixed_precision = model.attrs["mixed_precision"]
-    module.eval()
-    try:
-        with torch.autocast("cuda") if mixed_precision else nullcontext():
-            yield module
-    finally:
-        module.train()
+    rather than through the shim: under CUDA autocast with mixed precision,
+    as the shim would run it."""
+    with torch.autocast("cuda") if model.attrs["mixed_precision"] else nullcontext():
+        yield torch_module(model)
 
 
 def convert_inputs(
     model: Model, batch: LossBatch, is_train: bool
 ) -> Tuple[ArgsKwargs, Callable]:
-    sources = to_torch_sources(model, batch.sources, requires_grad=is_train)
+    device = model.shims[0].device
+    sources = to_torch_sources(batch.sources, device, requires_grad=is_train)
     inputs = LossInputs(
         sources,
-        to_torch(model, batch.target_ids),
+        to_torch(batch.target_ids, device),
         batch.label_smoothing,
         batch.teacher_forcing,
         batch.coverage_loss_weight,

@@ -303,9 +303,8 @@ class Seq2SeqComponent(TrainablePipe):
             )
         self._set_target_vocab(vocab)
         self.n_updates = 0
-        self.model.initialize(
-            X=self._read_sources([eg.predicted for eg in examples])[0]
-        )
+        sources, _ = self._read_sources([eg.predicted for eg in examples])
+        self.model.initialize(X=GenerationBatch(sources, self.decoding))
 
     def _build_target_vocab(
         self, target_texts: Iterable[List[SpacedWord]]
