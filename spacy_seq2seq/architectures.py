@@ -18,7 +18,12 @@ from thinc.api import (
 )
 from thinc.types import Floats1d, Floats2d, Floats3d, Ints1d, Ints2d
 
-from .attention import ATTENTION_KINDS, FIXED_CONTEXTS
+from .attention import (
+    ATTENTION_KINDS,
+    FIXED_CONTEXTS,
+    AttentionSettings,
+    attention_kind,
+)
 from .decoding import Decoding, Sampling
 from .initialization import INIT_SCHEMES
 from .search import sampling_uniforms
@@ -177,25 +182,11 @@ def AttentionalSeq2Seq(
             f"hidden_width must be even when bidirectional (two directions), "
             f"not {hidden_width}"
         )
-    if attention_heads > 1 and attention != "multihead":
-        raise ValueError('attention_heads > 1 needs attention = "multihead".')
-    if attention == "multihead" and attention_width % attention_heads:
-        raise ValueError(
-            f"attention_width ({attention_width}) must be divisible by "
-            f"attention_heads ({attention_heads})."
-        )
-    if attention in FIXED_CONTEXTS:
-        needs_attention = {
-            "copy": copy,
-            "coverage": coverage,
-            "attention_window": attention_window,
-        }
-        for name, value in needs_attention.items():
-            if value:
-                raise ValueError(
-                    f'{name} needs attention; with attention = "{attention}" '
-                    f"set it to {0 if name == 'attention_window' else 'false'}."
-                )
+    attention_kind(
+        attention,
+        AttentionSettings(attention_width, attention_heads, attention_window, coverage),
+        copy=copy,
+    )
     return Model(
         "attentional_seq2seq",
         forward,

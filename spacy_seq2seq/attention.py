@@ -85,15 +85,6 @@ class FixedContext(Attention):
 
     def __init__(self, width: int, settings: AttentionSettings) -> None:
         super().__init__()
-        for name, value in (
-            ("coverage", settings.coverage),
-            ("attention_window", settings.window),
-        ):
-            if value:
-                raise ValueError(
-                    f'{name} needs attention; with attention = "{self.kind}" set '
-                    f"it to {0 if name == 'attention_window' else 'false'}."
-                )
         self.context_width = width if self.feeds_summary else 0
 
     def forward(
@@ -277,11 +268,6 @@ class MultiHeadAttention(DotAttention):
     """
 
     def __init__(self, width: int, settings: AttentionSettings) -> None:
-        if settings.attention_width % settings.heads:
-            raise ValueError(
-                f"attention_width ({settings.attention_width}) must be divisible "
-                f"by attention_heads ({settings.heads})."
-            )
         super().__init__(width, settings)
         attention_width = settings.attention_width
         self.query_proj = nn.Linear(width, attention_width, bias=False)
@@ -316,11 +302,33 @@ ATTENTION_KINDS: Dict[str, Type[Attention]] = {
 FIXED_CONTEXTS = tuple(kind for kind, cls in ATTENTION_KINDS.items() if not cls.attends)
 
 
-def attention_kind(kind: str, settings: AttentionSettings) -> Type[Attention]:
+def attention_kind(
+    kind: str, settings: AttentionSettings, *, copy: bool = False
+) -> Type[Attention]:
     """The class of this kind of attention (one of ATTENTION_KINDS), each
-    built as cls(width, settings). Raises a ValueError naming a setting the
-    kind can't take (the classes check the rest when built)."""
+    built as cls(width, settings). Raises a ValueError naming a setting that
+    conflicts with the kind: the model builder checks the config with it
+    before the torch module exists, and the decoder when it builds one.
+    `copy` is the decoder's pointer-generator, which reads the attention.
+    """
     check_text("attention", kind, choices=tuple(ATTENTION_KINDS))
     if settings.heads > 1 and kind != "multihead":
         raise ValueError('attention_heads > 1 needs attention = "multihead".')
-    return ATTENTION_KINDS[kind]
+    if kind == "multihead" and settings.attention_width % settings.heads:
+        raise ValueError(
+            f"attention_width ({settings.attention_width}) must be divisible "
+            f"by attention_heads ({settings.heads})."
+        )
+    attention_class = ATTENTION_KINDS[kind]
+    if not attention_class.attends:
+        for name, value in (
+            ("copy", copy),
+            ("coverage", settings.coverage),
+            ("attention_window", settings.window),
+        ):
+            if value:
+                raise ValueError(
+                    f'{name} needs attention; with attention = "{kind}" set it '
+                    f"to {0 if name == 'attention_window' else 'false'}."
+                )
+    return attention_class

@@ -222,11 +222,7 @@ class AttentionalDecoder(nn.Module):
             window=attention_window,
             coverage=coverage,
         )
-        attention_class = attention_kind(attention, settings)
-        if copy and not attention_class.attends:
-            raise ValueError(
-                f'copy needs attention; with attention = "{attention}" set it to false.'
-            )
+        attention_class = attention_kind(attention, settings, copy=copy)
         n_fed = int(input_feeding) + int(attention_class.feeds_summary)
         self.cell = RNN_TYPES[rnn_type][1](
             embed_width + n_fed * hidden_width, hidden_width

@@ -286,18 +286,22 @@ BAD_SETTINGS = [
     ),
     (
         "seq2seq_summarizer",
-        {"length_penalty": "1.0"},
+        {"decoding": beam_search(length_penalty="1.0")},
         "length_penalty must be a number",
     ),
     (
         "seq2seq_summarizer",
-        {"no_repeat_ngram_size": 2.5},
+        {"decoding": beam_search(no_repeat_ngram_size=2.5)},
         "no_repeat_ngram_size",
     ),
-    ("seq2seq_summarizer", {"max_length": 0}, "max_length must be at least 1"),
     (
         "seq2seq_summarizer",
-        {"min_length": 9, "max_length": 5},
+        {"decoding": beam_search(max_length=0)},
+        "max_length must be at least 1",
+    ),
+    (
+        "seq2seq_summarizer",
+        {"decoding": beam_search(min_length=9, max_length=5)},
         "min_length .* must not exceed max_length",
     ),
     (
@@ -349,7 +353,7 @@ BAD_SETTINGS = [
     (
         "seq2seq_summarizer",
         {
-            "model": {**TINY_MODEL, "attention": "none_init"},
+            "model": {**TINY_MODEL, "attention": "none_init", "copy": False},
             "coverage_loss_weight": 1.0,
         },
         "coverage_loss_weight needs a model with attention",
@@ -357,7 +361,7 @@ BAD_SETTINGS = [
     (
         "seq2seq_summarizer",
         {
-            "model": {**TINY_MODEL, "attention": "none_every_step"},
+            "model": {**TINY_MODEL, "attention": "none_every_step", "copy": False},
             "decoding": beam_search(coverage_penalty=0.5),
         },
         "coverage_penalty needs a model with attention",

@@ -307,8 +307,19 @@ def test_unidirectional_encoder_takes_an_odd_width():
     )
 
 
-@pytest.mark.parametrize("setting", ["coverage_loss_weight", "coverage_penalty"])
-def test_negative_coverage_weights_are_an_error(setting):
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"coverage_loss_weight": -0.1},
+        {
+            "decoding": {
+                "@misc": "spacy-seq2seq.BeamSearch.v1",
+                "coverage_penalty": -0.1,
+            }
+        },
+    ],
+)
+def test_negative_coverage_weights_are_an_error(config):
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="must be >= 0"):
-        nlp.add_pipe("seq2seq_summarizer", config={setting: -0.1})
+        nlp.add_pipe("seq2seq_summarizer", config=config)
