@@ -25,7 +25,7 @@ from wasabi import msg
 from .architectures import torch_module
 from .conversation import find_component
 from .decoding import DECODINGS, Decoding, changed_decoding
-from .pipeline_component import Seq2SeqComponent
+from .component import Seq2SeqComponent
 from .readers import create_dialogue_reader, create_jsonl_reader
 from .responder import ResponderComponent
 
