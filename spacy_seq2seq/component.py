@@ -115,6 +115,10 @@ DEFAULT_CONFIG = {
 # with store_attention the alignment of the best one.
 Prediction = Tuple[SourceWords, List[Candidate], Optional[Alignment]]
 
+# A saved piece's bytes by its name (None when absent), and where it is.
+PieceReader = Callable[[str], Optional[bytes]]
+PieceLocator = Callable[[str], str]
+
 TARGET_VOCAB_FILE = "target_vocab.json"
 WEIGHTS_FILE = "model.safetensors"
 # Where spacy-seq2seq 0.1 saved the weights (thinc's msgpack with torch.save).
@@ -650,12 +654,7 @@ class Seq2SeqComponent(TrainablePipe):
             pieces[WEIGHTS_FILE] = lambda: weights_to_bytes(self.model, metadata)
         return pieces
 
-    def _restore(
-        self,
-        read: Callable[[str], Optional[bytes]],
-        where: Callable[[str], str],
-        source: str,
-    ) -> None:
+    def _restore(self, read: PieceReader, where: PieceLocator, source: str) -> None:
         """Restore the saved pieces; `read` gives a piece's bytes (None when
         absent) and `where` says where it is, for the errors."""
 
@@ -667,10 +666,9 @@ class Seq2SeqComponent(TrainablePipe):
 
         cfg_data = read("cfg")
         if cfg_data is None:
-            legacy_weights = read(LEGACY_WEIGHTS_FILE)
-            if legacy_weights is None:
+            if read(LEGACY_WEIGHTS_FILE) is None:
                 raise damaged("cfg")
-            self._restore_legacy(read, where, legacy_weights)
+            self._restore_legacy(read, where)
             return
         cfg = self._read_json(cfg_data, where("cfg"))
         n_updates = self._check_cfg(cfg, where("cfg"))
@@ -723,14 +721,11 @@ class Seq2SeqComponent(TrainablePipe):
             )
         return n_updates
 
-    def _restore_legacy(
-        self,
-        read: Callable[[str], Optional[bytes]],
-        where: Callable[[str], str],
-        weights: bytes,
-    ) -> None:
+    def _restore_legacy(self, read: PieceReader, where: PieceLocator) -> None:
         """Weights saved by spacy-seq2seq 0.1 (thinc's msgpack, torch.save'd
         modules), read without running code from the file."""
+        weights = read(LEGACY_WEIGHTS_FILE)
+        assert weights is not None
         vocab_name = TARGET_VOCAB_FILE
         if read(vocab_name) is None:  # 0.1's to_bytes called it "target_vocab"
             vocab_name = "target_vocab"

@@ -42,7 +42,6 @@ make_responder = Language.factory(
         "vocab_size": 4000,
         "decoding": {
             "@misc": "spacy-seq2seq.Sampling.v1",
-            "max_length": 30,
             "min_length": 3,
             "length_penalty": 1.0,
             "no_repeat_ngram_size": 3,

@@ -12,13 +12,8 @@ make_summarizer = Language.factory(
         "target_field": "summary",
         "max_source_length": 400,
         "vocab_size": 2000,
-        "decoding": {
-            "@misc": "spacy-seq2seq.BeamSearch.v1",
-            "beam_size": 4,
-            "max_length": 30,
-            # Headlines almost never repeat a word (configs/summarizer.cfg).
-            "no_repeat_ngram_size": 1,
-        },
+        # Headlines almost never repeat a word (configs/summarizer.cfg).
+        "decoding": {"@misc": "spacy-seq2seq.BeamSearch.v1", "no_repeat_ngram_size": 1},
         "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v1"},
     },
     default_score_weights={

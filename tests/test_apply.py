@@ -18,6 +18,7 @@ from .conftest import (
     make_responder_nlp,
     make_summarizer_nlp,
     read_examples,
+    sampling,
 )
 
 
@@ -52,7 +53,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_spacy_apply_keeps_the_summary_and_the_response(
     summarizer_path, texts, cmu_dog_dir, tmp_path
 ):
-    responder = make_responder_nlp(min_count=1, max_length=8)
+    responder = make_responder_nlp(min_count=1, decoding=sampling(max_length=8))
     read = create_dialogue_reader(cmu_dog_dir / "dev.jsonl.gz", limit=30)
     pairs = list(read(responder))
     responder.initialize(lambda: pairs)
