@@ -175,36 +175,24 @@ def apply(
     """
     if not ray and not Path(model).exists() and not spacy.util.is_package(model):
         msg.fail(f"Can't find a pipeline at '{model}'", exits=1)
+    from .apply import ApplyJob, apply_file
+
+    job = ApplyJob(model, input_path, output_path, text_field, id_field, batch_size)
     try:
         if ray:
             from .ray_apply import apply_with_ray
 
             counts = apply_with_ray(
-                model,
-                input_path,
-                output_path,
-                text_field=text_field,
-                id_field=id_field,
-                batch_size=batch_size,
+                job,
                 workers=workers,
                 num_gpus_per_worker=num_gpus_per_worker,
                 input_format=input_format,
                 output_format=output_format,
             )
         else:
-            from .apply import apply_file
-
             if not Path(input_path).exists():
                 msg.fail(f"Can't find the input file '{input_path}'", exits=1)
-            counts = apply_file(
-                model,
-                Path(input_path),
-                Path(output_path),
-                text_field=text_field,
-                id_field=id_field,
-                batch_size=batch_size,
-                n_process=n_process,
-            )
+            counts = apply_file(job, n_process=n_process)
     except (ImportError, OSError, ValueError) as e:
         msg.fail(f"Can't apply '{model}' to '{input_path}'", str(e), exits=1)
     msg.good(

@@ -23,9 +23,9 @@ from thinc.api import Model
 from wasabi import msg
 
 from .architectures import torch_module
+from .component import Seq2SeqComponent
 from .conversation import find_component
 from .decoding import DECODINGS, Decoding, changed_decoding
-from .component import Seq2SeqComponent
 from .readers import create_dialogue_reader, create_jsonl_reader
 from .responder import ResponderComponent
 

@@ -9,7 +9,7 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from spacy_seq2seq.apply import apply_file
+from spacy_seq2seq.apply import ApplyJob, apply_file
 from spacy_seq2seq.local_ray import init_ray
 from spacy_seq2seq.readers import create_dialogue_reader
 
@@ -140,12 +140,9 @@ def test_apply_reads_csv_and_writes_parquet(summarizer_path, texts, tmp_path):
         writer = csv.DictWriter(file_, ["id", "text"])
         writer.writeheader()
         writer.writerows({"id": f"r{i}", "text": t} for i, t in enumerate(texts))
-    counts = apply_file(
-        str(summarizer_path),
-        tmp_path / "in.csv",
-        tmp_path / "out.parquet",
-        progress=False,
-    )
+    paths = (summarizer_path, tmp_path / "in.csv", tmp_path / "out.parquet")
+    job = ApplyJob(*map(str, paths))
+    counts = apply_file(job, progress=False)
     assert counts == {"rows": len(texts), "errors": 0}
     table = pyarrow.parquet.read_table(tmp_path / "out.parquet").to_pylist()
     assert [row["id"] for row in table] == [f"r{i}" for i in range(len(texts))]
@@ -178,14 +175,13 @@ def test_apply_from_parquet_with_two_processes_equals_one(
         pyarrow.Table.from_pylist(records), tmp_path / "in.parquet"
     )
     for n_process in (1, 2):
-        apply_file(
-            str(summarizer_path),
+        paths = (
+            summarizer_path,
             tmp_path / "in.parquet",
             tmp_path / f"{n_process}.jsonl",
-            batch_size=5,
-            n_process=n_process,
-            progress=False,
         )
+        job = ApplyJob(*map(str, paths), batch_size=5)
+        apply_file(job, n_process=n_process, progress=False)
     one, two = (list(srsly.read_jsonl(tmp_path / f"{n}.jsonl")) for n in (1, 2))
     assert len(one) == len(texts) and one == two
 
@@ -204,13 +200,13 @@ def test_apply_on_ray_data_with_two_workers_equals_nlp_pipe(
     # 2 actors and a slot for the reads and writes
     init_ray(num_cpus=3, include_dashboard=False, log_to_driver=False)
     try:
-        counts = apply_with_ray(
+        job = ApplyJob(
             str(summarizer_path),
             str(tmp_path / "in.jsonl"),
             str(tmp_path / "out.parquet"),
             batch_size=4,
-            workers=2,
         )
+        counts = apply_with_ray(job, workers=2)
     finally:
         ray.shutdown()
     assert counts == {"rows": len(lines), "errors": 1}
