@@ -1,9 +1,9 @@
-"""Train every configs/variants/ config for the same wall-clock budget and
+"""Train every model family variant (spacy_seq2seq/variants.py) for the same wall-clock budget and
 write a table of what each gives to docs/ablation.md.
 
     python scripts/ablation.py --budget 240
 
-Each variant trains with scripts/benchmarking.py's loop (dev evaluations
+Each variant trains with spacy_seq2seq.experiments' loop (dev evaluations
 included in the budget, the best dev checkpoint kept), then decodes the
 Reuters test split with beam search. The table gives ROUGE-1/2/L F1 on the
 test split, overall and by source-length quartile, training source tokens
@@ -22,18 +22,24 @@ import numpy
 import spacy
 import torch
 import typer
-from benchmarking import decode_timed, seq2seq_component, train_for_budget
-from make_variant_configs import VARIANTS, VARIANTS_DIR
 from spacy.language import Language
 from spacy.training import Example
-from thinc.api import Model
 from wasabi import msg
 
-from spacy_seq2seq.readers import create_jsonl_reader
+from spacy_seq2seq.decoding import changed_decoding
+from spacy_seq2seq.experiments import (
+    count_parameters,
+    decode_timed,
+    read_split,
+    seq2seq_component,
+    train_for_budget,
+)
 from spacy_seq2seq.scorers import ROUGE_TYPES, score_rouge
+from spacy_seq2seq.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "reuters21578_headlines"
+BASE = ROOT / "configs" / "summarizer.cfg"
 
 Row = Dict[str, Any]
 
@@ -53,14 +59,15 @@ def main(
     names = [n for n in variants.split(",") if n] or list(VARIANTS)
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
-        raise typer.BadParameter(f"Unknown variants {unknown}; see {VARIANTS_DIR}")
+        raise typer.BadParameter(f"Unknown variants {unknown}; known: {list(VARIANTS)}")
     command = "python " + " ".join(sys.argv)
     rows: List[Row] = []
     for name in names:
         msg.divider(name)
         run = train_for_budget(
-            VARIANTS_DIR / f"{name}.cfg",
+            BASE,
             {
+                **VARIANTS[name].overrides,
                 "paths.train": str(data_dir / "train.jsonl.gz"),
                 "paths.dev": str(data_dir / "dev.jsonl.gz"),
             },
@@ -81,23 +88,6 @@ def main(
         msg.good(f"{name}: test ROUGE-L {rows[-1]['rougeL']:.2f}; wrote {output}")
 
 
-def count_parameters(model: Model) -> int:
-    """Weights of the thinc layers and of the wrapped torch modules."""
-    thinc = sum(
-        node.get_param(name).size
-        for node in model.walk()
-        for name in node.param_names
-        if node.has_param(name)
-    )
-    wrapped = sum(
-        param.numel()
-        for node in model.walk()
-        for shim in node.shims
-        for param in shim._model.parameters()
-    )
-    return thinc + wrapped
-
-
 def decode_test_split(
     nlp: Language, data_dir: Path, beam_size: int, limit: int
 ) -> Dict[str, Any]:
@@ -105,8 +95,8 @@ def decode_test_split(
     length (in tokens; the edges come from the split, so every variant is
     cut alike), and decoding docs/s."""
     component = seq2seq_component(nlp)
-    component.search.beam_size = beam_size
-    examples = list(create_jsonl_reader(data_dir / "test.jsonl.gz", limit=limit)(nlp))
+    component.decoding = changed_decoding(component.decoding, beam_size=beam_size)
+    examples = read_split(nlp, data_dir / "test.jsonl.gz", component, limit=limit)
     docs_per_s = decode_timed(nlp, examples)
     lengths = numpy.asarray([len(eg.predicted) for eg in examples])
     edges = numpy.quantile(lengths, [0.25, 0.5, 0.75])
@@ -155,8 +145,8 @@ def report(
         "",
         f"Machine: {machine(gpu_id)}; {time.strftime('%Y-%m-%d')}.",
         "",
-        "Configs: `configs/variants/NAME.cfg`, each `configs/summarizer.cfg` with "
-        "one choice changed (listed below).",
+        "Variants: `configs/summarizer.cfg` with one choice changed by the "
+        "overrides in `spacy_seq2seq/variants.py` (listed below).",
         "",
         "| variant | ROUGE-1 | ROUGE-2 | ROUGE-L | dev score | steps | "
         "train tokens/s | parameters | decode docs/s |",
@@ -197,7 +187,9 @@ def report(
         "## Variants",
         "",
     ]
-    lines += [f"- `{row['name']}`: {VARIANTS[row['name']][0]}." for row in rows]
+    lines += [
+        f"- `{row['name']}`: {VARIANTS[row['name']].description}." for row in rows
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,7 @@ from spacy.util import load_config, registry, resolve_dot_names
 from wasabi import msg
 
 from spacy_seq2seq.architectures import count_copy_only_words
-from spacy_seq2seq.torch_model import AttentionalSeq2SeqModule
+from spacy_seq2seq.torch_model import AttentionalSeq2SeqModule, LossInputs, Sources
 from spacy_seq2seq.vocab import PAD_ID
 
 DATA = (
@@ -48,13 +48,10 @@ class PlainSeq2Seq(torch.nn.Module):
 
     def forward(self, batch: Dict[str, Any]) -> torch.Tensor:
         source = torch.relu(self.mix(self.embed(batch["hashes"] % self.rows)))  # B×T×W
-        losses = self.seq2seq(
-            source=source,
-            source_lengths=batch["source_lengths"],
-            source_ids=batch["source_ids"],
-            n_extended=batch["n_extended"],
-            target_ids=batch["target_ids"],
+        sources = Sources(
+            source, batch["source_lengths"], batch["source_ids"], batch["n_extended"]
         )
+        losses = self.seq2seq(LossInputs(sources, batch["target_ids"]))
         return losses.sum() / batch["n_tokens"]
 
 

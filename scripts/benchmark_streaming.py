@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import List
 
 import typer
-from benchmarking import peak_memory_gb, train_for_budget
+from benchmarking import peak_memory_gb
 from wasabi import msg
+
+from spacy_seq2seq.experiments import train_for_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "reuters21578_headlines"

@@ -17,11 +17,17 @@ from typing import Dict, Optional
 
 import spacy
 import typer
-from benchmarking import decode_timed, peak_memory_gb, train_for_budget
+from benchmarking import peak_memory_gb
 from spacy.language import Language
 from wasabi import msg
 
-from spacy_seq2seq.readers import create_jsonl_reader
+from spacy_seq2seq.decoding import changed_decoding
+from spacy_seq2seq.experiments import (
+    read_split,
+    score_split,
+    seq2seq_component,
+    train_for_budget,
+)
 from spacy_seq2seq.scorers import ROUGE_TYPES
 
 DATA = (
@@ -84,12 +90,14 @@ def decode_test_split(
     nlp: Language, data_dir: Path, beam_size: int
 ) -> Dict[str, float]:
     """Summarize the test split: ROUGE F1 x 100 and docs/s."""
-    nlp.get_pipe("summarizer").search.beam_size = beam_size
-    examples = list(create_jsonl_reader(data_dir / "test.jsonl.gz")(nlp))
-    docs_per_s = decode_timed(nlp, examples)
-    rouge = nlp.get_pipe("summarizer").score(examples)
-    figures = {key: round(100 * rouge[f"summary_{key}"], 2) for key in ROUGE_TYPES}
-    return {**figures, "docs_per_s": docs_per_s}
+    component = seq2seq_component(nlp)
+    component.decoding = changed_decoding(component.decoding, beam_size=beam_size)
+    split = score_split(nlp, read_split(nlp, data_dir / "test.jsonl.gz", component))
+    field = component.target_field
+    figures = {
+        key: round(100 * split.scores[f"{field}_{key}"], 2) for key in ROUGE_TYPES
+    }
+    return {**figures, "docs_per_s": split.docs_per_s}
 
 
 if __name__ == "__main__":

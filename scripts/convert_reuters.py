@@ -1,20 +1,24 @@
 """Convert the Reuters-21578 archive into headline-generation pairs.
 
     python scripts/convert_reuters.py assets/reuters21578.tar.gz corpus/reuters
+    python scripts/convert_reuters.py assets/reuters21578.tar.gz corpus/reuters_body \
+        --text body --max-text-tokens 400
 
 Reads the `reut2-*.sgm` files straight from the archive (UCI's layout) and
 writes train/dev/test as JSONL.gz records {"text": ..., "summary": ...} and as
 .spacy files (the summary in `doc._.summary`). The rules, Gigaword style:
 
 - a document needs a <TITLE> and a <BODY>; the text is the body's first
-  paragraph (up to a line break followed by an indent, without the "Reuter"
-  sign-off), the summary the title;
+  paragraph (up to a line break followed by an indent), or with `--text
+  body` the whole body, without the "Reuter" sign-off; the summary is the
+  title;
 - HTML entities are unescaped; stock tickers are removed: an upper-case code
   of at most 8 characters in angle brackets (<OXY>, <WBAT.O>, <NVA.A.TO>) or
   an exchange code in parentheses ((KFL.TO)); the brackets of other
   <Company Name>s are dropped and stray brackets become spaces; whitespace is
   collapsed, the space before punctuation removed, and both sides lowercased;
-- a pair is kept when the text has 8-80 tokens and ends with sentence
+- a pair is kept when the text has 8 to `--max-text-tokens` tokens (80 by
+  default; a longer text is dropped, never cut) and ends with sentence
   punctuation (a closing quote or parenthesis may follow), at most 30 % of its
   tokens are numbers (digits with .,/% signs; this drops earnings tables),
   and the summary has 2-20 tokens and is mostly letters (at least half its
@@ -26,6 +30,11 @@ writes train/dev/test as JSONL.gz records {"text": ..., "summary": ...} and as
 
 Tokens are whitespace tokens. On the archive in ../shared/raw these rules give
 ../shared/data/reuters21578_headlines byte for byte (tests/test_convert.py).
+With `--text body --max-text-tokens 400` they give a corpus whose texts vary
+from 8 to 400 tokens (docs/ablation.md has its figures), for measuring how
+a model copes with length; the splits are the same documents' where both
+conversions keep them. Every output file is gzip with mtime 0: a re-run
+writes the same bytes.
 """
 
 import hashlib
@@ -58,6 +67,7 @@ SENTENCE_END = re.compile(r"[.!?][\"')]?$")
 NUMBER = re.compile(r"^[-+]?[\d.,/%]*\d[\d.,/%]*$")
 SGML_FILE = re.compile(r"reut2-\d+\.sgm$")
 SPLITS = ("train", "dev", "test")
+TEXTS = ("lead", "body")
 
 
 @dataclass
@@ -71,13 +81,24 @@ class Story:
 def main(
     archive: Path = typer.Argument(..., help="reuters21578.tar.gz"),
     output_dir: Path = typer.Argument(..., file_okay=False),
+    text: str = typer.Option("lead", help="The text: the lead paragraph or the body"),
+    max_text_tokens: int = typer.Option(80, help="Drop pairs with longer texts"),
 ) -> None:
-    for split, records in convert(archive).items():
+    if text not in TEXTS:
+        msg.fail(f"--text must be one of {', '.join(TEXTS)}, not {text!r}", exits=1)
+    if max_text_tokens < 8:
+        msg.fail(
+            f"--max-text-tokens must be at least 8, not {max_text_tokens}", exits=1
+        )
+    for split, records in convert(archive, text, max_text_tokens).items():
         write_split(records, output_dir, split, create_jsonl_reader)
 
 
-def convert(archive: Path) -> Dict[str, List[Dict[str, str]]]:
-    """The records of each split (train, dev, test) of the archive."""
+def convert(
+    archive: Path, text: str = "lead", max_text_tokens: int = 80
+) -> Dict[str, List[Dict[str, str]]]:
+    """The records of each split (train, dev, test) of the archive, their
+    text the stories' lead paragraph or whole body."""
     splits: Dict[str, List[Dict[str, str]]] = {split: [] for split in SPLITS}
     # Test first, so that a text in test is dropped from train and dev.
     stories = sorted(
@@ -86,7 +107,7 @@ def convert(archive: Path) -> Dict[str, List[Dict[str, str]]]:
     )
     seen = set()
     for story in stories:
-        pair = make_pair(story)
+        pair = make_pair(story, text, max_text_tokens)
         if pair is None or pair["text"] in seen:
             continue
         seen.add(pair["text"])
@@ -143,16 +164,21 @@ def parse_story(
     )
 
 
-def make_pair(story: Story) -> Optional[Dict[str, str]]:
+def make_pair(
+    story: Story, text_kind: str = "lead", max_text_tokens: int = 80
+) -> Optional[Dict[str, str]]:
     """The (text, summary) pair of a story, or None where the rules drop it."""
     body = SIGN_OFF.sub("", story.body.strip())
-    lead = PARAGRAPH_BREAK.split(body, maxsplit=1)[0]
-    text = clean(lead)
+    if text_kind == "lead":
+        body = PARAGRAPH_BREAK.split(body, maxsplit=1)[0]
+    text = clean(body)
     summary = clean(story.title)
     text_tokens = text.split()
     summary_tokens = summary.split()
     n_numbers = sum(1 for token in text_tokens if NUMBER.match(token))
-    if not 8 <= len(text_tokens) <= 80 or not SENTENCE_END.search(text):
+    if not 8 <= len(text_tokens) <= max_text_tokens:
+        return None
+    if not SENTENCE_END.search(text):
         return None
     if n_numbers > 0.3 * len(text_tokens):
         return None

@@ -15,12 +15,10 @@ from pathlib import Path
 
 import spacy
 import typer
-from benchmarking import seq2seq_component
 from wasabi import msg
 
 from spacy_seq2seq import render_attention
-from spacy_seq2seq.readers import create_dialogue_reader, create_jsonl_reader
-from spacy_seq2seq.responder import ResponderComponent
+from spacy_seq2seq.experiments import read_split, seq2seq_component
 
 
 def main(
@@ -32,14 +30,8 @@ def main(
     nlp = spacy.load(model)
     component = seq2seq_component(nlp)
     component.store_attention = True
-    if isinstance(component, ResponderComponent):
-        read = create_dialogue_reader(
-            input_path, turn_separator=component.turn_separator, limit=limit
-        )
-    else:
-        read = create_jsonl_reader(input_path, limit=limit)
     output_dir.mkdir(parents=True, exist_ok=True)
-    examples = list(read(nlp))
+    examples = read_split(nlp, input_path, component, limit=limit)
     docs = nlp.pipe(eg.predicted.text for eg in examples)
     rows = []
     for i, (example, doc) in enumerate(zip(examples, docs)):

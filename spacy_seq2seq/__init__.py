@@ -1,9 +1,10 @@
 """Attentional encoder-decoder (seq2seq) components for spaCy."""
 
 from .architectures import AttentionalSeq2Seq
+from .component import Seq2SeqComponent
 from .conversation import Conversation
+from .decoding import BeamSearch, Sampling
 from .loggers import console_logger
-from .pipeline_component import Seq2SeqComponent, make_summarizer
 from .readers import create_dialogue_reader, create_jsonl_reader
 from .render import render_attention
 from .responder import ResponderComponent, make_responder
@@ -14,15 +15,18 @@ from .schedules import (
     TeacherForcing,
 )
 from .scorers import make_response_scorer, make_rouge_scorer
+from .summarizer import make_summarizer
 
 __all__ = [
     "AttentionalSeq2Seq",
+    "BeamSearch",
     "Conversation",
     "console_logger",
     "ExponentialDecay",
     "InverseSigmoidDecay",
     "LinearDecay",
     "ResponderComponent",
+    "Sampling",
     "Seq2SeqComponent",
     "TeacherForcing",
     "create_dialogue_reader",

@@ -8,16 +8,17 @@ error row and the run goes on: count in = count out.
 
 import csv
 import multiprocessing
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import spacy
 import srsly
 from spacy.language import Language
 from tqdm import tqdm
 
-from .pipeline_component import Seq2SeqComponent
+from .component import Seq2SeqComponent
 
 # A record as read, and an output row.
 Record = Dict[str, Any]
@@ -26,6 +27,25 @@ Row = Dict[str, Any]
 ERROR_FIELD = "error"
 INPUT_FORMATS = (".jsonl", ".csv", ".parquet")
 OUTPUT_FORMATS = (".jsonl", ".parquet")
+
+
+@dataclass(frozen=True)
+class ApplyJob:
+    """A batch run: the pipeline, where the records come from and where the
+    rows go, the fields of a record's text and id, and the records a batch
+    holds. The one-machine and the Ray Data runs both carry it out."""
+
+    model: str
+    input_path: str
+    output_path: str
+    text_field: str = "text"
+    id_field: str = "id"
+    batch_size: int = 64
+
+    def process(self, nlp: Language, records: List[Record]) -> List[Row]:
+        return process_records(
+            nlp, records, text_field=self.text_field, id_field=self.id_field
+        )
 
 
 def output_fields(nlp: Language) -> List[str]:
@@ -204,45 +224,32 @@ def _load_worker_pipeline(model: str) -> None:
     _worker_nlp = spacy.load(model)
 
 
-def _process_in_worker(args) -> List[Row]:
+def _process_in_worker(job_and_records: Tuple[ApplyJob, List[Record]]) -> List[Row]:
     assert _worker_nlp is not None
-    records, text_field, id_field = args
-    return process_records(
-        _worker_nlp, records, text_field=text_field, id_field=id_field
-    )
+    job, records = job_and_records
+    return job.process(_worker_nlp, records)
 
 
 def apply_file(
-    model: str,
-    input_path: Path,
-    output_path: Path,
-    *,
-    text_field: str = "text",
-    id_field: str = "id",
-    batch_size: int = 64,
-    n_process: int = 1,
-    progress: bool = True,
+    job: ApplyJob, *, n_process: int = 1, progress: bool = True
 ) -> Dict[str, int]:
     """Run the pipeline over the input file's records and write a row for
     each; with n_process > 1, batches go to that many worker processes, each
     with its own pipeline. Returns the counts of rows and of error rows."""
+    input_path, output_path = Path(job.input_path), Path(job.output_path)
     check_format(input_path, INPUT_FORMATS, "input")
     writer = RowWriter(output_path)
     counts = {"rows": 0, "errors": 0}
     bar = tqdm(total=count_records(input_path), unit="records", disable=not progress)
-    batches = batched(read_records(input_path), batch_size)
+    batches = batched(read_records(input_path), job.batch_size)
     pool = None
     if n_process > 1:
         context = multiprocessing.get_context("spawn")  # torch does not survive fork
-        pool = context.Pool(n_process, _load_worker_pipeline, (model,))
-        jobs = ((batch, text_field, id_field) for batch in batches)
-        results = pool.imap(_process_in_worker, jobs)
+        pool = context.Pool(n_process, _load_worker_pipeline, (job.model,))
+        results = pool.imap(_process_in_worker, ((job, batch) for batch in batches))
     else:
-        nlp = spacy.load(model)
-        results = (
-            process_records(nlp, batch, text_field=text_field, id_field=id_field)
-            for batch in batches
-        )
+        nlp = spacy.load(job.model)
+        results = (job.process(nlp, batch) for batch in batches)
     try:
         for rows in results:
             writer.write(rows)

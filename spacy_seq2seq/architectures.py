@@ -1,7 +1,8 @@
 """Thinc wrappers: the source tok2vec sub-layer feeding the torch seq2seq module."""
 
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 from spacy.tokens import Doc
@@ -15,18 +16,31 @@ from thinc.api import (
     torch2xp,
     xp2torch,
 )
-from thinc.types import Floats1d, Floats2d, Ints2d
+from thinc.types import Floats1d, Floats2d, Floats3d, Ints1d, Ints2d
 
-from .attention import ATTENTION_TYPES
+from .attention import (
+    ATTENTION_KINDS,
+    FIXED_CONTEXTS,
+    AttentionSettings,
+    attention_kind,
+)
+from .decoding import Decoding, Sampling
 from .initialization import INIT_SCHEMES
-from .search import SearchSettings, sampling_uniforms
+from .search import sampling_uniforms
 from .settings import check_bool, check_int, check_number, check_text
-from .torch_model import FIXED_CONTEXTS, RNN_TYPES, AttentionalSeq2SeqModule
+from .torch_model import (
+    RNN_TYPES,
+    AlignmentInputs,
+    AttentionalSeq2SeqModule,
+    GenerationInputs,
+    LossInputs,
+    Sources,
+)
 from .vocab import PAD_ID
 
 ARCHITECTURE_CHOICES = {
     "rnn_type": RNN_TYPES,
-    "attention": ATTENTION_TYPES + FIXED_CONTEXTS,
+    "attention": tuple(ATTENTION_KINDS),
     "init": INIT_SCHEMES,
 }
 
@@ -41,25 +55,48 @@ Candidate = Tuple[List[int], float]
 Alignment = Tuple[Floats2d, Floats1d]
 
 
-@dataclass
-class Seq2SeqBatch:
-    """What the model reads. `source_ids` holds each doc's extended ids of the
-    tokens to encode, a span of the doc from `source_starts` (default 0);
-    empty = nothing to encode. With `target_ids` the model returns each doc's
-    summed loss, trained with the given label smoothing, teacher forcing
-    ratio and coverage loss weight; with `search` (prediction only) it
-    returns the candidates of each doc.
-    """
+@dataclass(frozen=True)
+class DocSources:
+    """What the model reads of each doc: the extended ids of a span of it,
+    from `starts` (a doc with no ids has nothing to encode)."""
 
     docs: List[Doc]
-    source_ids: List[List[int]]
-    source_starts: Optional[List[int]] = None
-    target_ids: Optional[List[List[int]]] = None
-    search: Optional[SearchSettings] = None
+    ids: List[List[int]]
+    starts: List[int]
+
+
+@dataclass(frozen=True)
+class TrainingBatch:
+    """Sources and their target ids: the model returns each doc's summed
+    loss, trained with this label smoothing, teacher forcing ratio and
+    coverage loss weight."""
+
+    sources: DocSources
+    target_ids: List[List[int]]
     label_smoothing: float = 0.0
     teacher_forcing: float = 1.0
     coverage_loss_weight: float = 0.0
-    align: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationBatch:
+    """Sources to decode: the model returns each doc's candidates (prediction
+    only)."""
+
+    sources: DocSources
+    decoding: Decoding
+
+
+@dataclass(frozen=True)
+class AlignmentBatch:
+    """Sources and generated target ids: the model returns what it attended
+    to while producing each (prediction only)."""
+
+    sources: DocSources
+    target_ids: List[List[int]]
+
+
+Seq2SeqBatch = Union[TrainingBatch, GenerationBatch, AlignmentBatch]
 
 
 @registry.architectures("spacy-seq2seq.AttentionalSeq2Seq.v1")
@@ -145,25 +182,11 @@ def AttentionalSeq2Seq(
             f"hidden_width must be even when bidirectional (two directions), "
             f"not {hidden_width}"
         )
-    if attention_heads > 1 and attention != "multihead":
-        raise ValueError('attention_heads > 1 needs attention = "multihead".')
-    if attention == "multihead" and attention_width % attention_heads:
-        raise ValueError(
-            f"attention_width ({attention_width}) must be divisible by "
-            f"attention_heads ({attention_heads})."
-        )
-    if attention in FIXED_CONTEXTS:
-        needs_attention = {
-            "copy": copy,
-            "coverage": coverage,
-            "attention_window": attention_window,
-        }
-        for name, value in needs_attention.items():
-            if value:
-                raise ValueError(
-                    f'{name} needs attention; with attention = "{attention}" '
-                    f"set it to {0 if name == 'attention_window' else 'false'}."
-                )
+    attention_kind(
+        attention,
+        AttentionSettings(attention_width, attention_heads, attention_window, coverage),
+        copy=copy,
+    )
     return Model(
         "attentional_seq2seq",
         forward,
@@ -193,7 +216,8 @@ def AttentionalSeq2Seq(
 
 
 def init_model(model: Model, X: Optional[Seq2SeqBatch] = None, Y: Any = None) -> None:
-    model.get_ref("tok2vec").initialize(X=X.docs if X is not None else None)
+    docs = X.sources.docs if X is not None else None
+    model.get_ref("tok2vec").initialize(X=docs)
     build_torch_layer(model)
 
 
@@ -229,46 +253,49 @@ def torch_module(model: Model) -> AttentionalSeq2SeqModule:
     return model.get_ref("seq2seq").shims[0]._model
 
 
+def attends(model: Model) -> bool:
+    """Whether the model attends over the source (not a fixed context)."""
+    return model.attrs.get("attention") not in FIXED_CONTEXTS
+
+
 def forward(model: Model, batch: Seq2SeqBatch, is_train: bool) -> Tuple[Any, Callable]:
-    """Returns Floats1d per-doc losses given target ids; per-doc lists of
-    candidates given search settings (empty for docs with no source); or,
-    with `align`, the per-doc alignments of the target ids (None for docs
-    with no source).
+    """Dispatch on the batch's type: Floats1d per-doc losses for a
+    TrainingBatch; for a GenerationBatch (prediction only) each doc's list of
+    candidates, empty for a doc with no source; for an AlignmentBatch
+    (prediction only) each doc's alignment, None for a doc with no source.
     """
     if not model.has_ref("seq2seq"):
         raise ValueError("The seq2seq model is not initialized.")
-    vectors, backprop_tok2vec, batch = embed_sources(model, batch, is_train)
-    if (batch.search is not None or batch.align) and is_train:
-        raise ValueError("Search and alignment run at prediction only.")
-    if batch.search is not None:
-        return search(model, batch, vectors), lambda d_candidates: []
-    if batch.target_ids is None:
-        raise ValueError("The seq2seq model needs target ids or search settings.")
-    if batch.align:
-        return align(model, batch, vectors), lambda d_alignments: []
-    return sequence_losses(model, batch, vectors, backprop_tok2vec, is_train)
+    if isinstance(batch, TrainingBatch):
+        return sequence_losses(model, batch, is_train)
+    if is_train:
+        raise ValueError(f"{type(batch).__name__} is for prediction only.")
+    if isinstance(batch, GenerationBatch):
+        return generate(model, batch), lambda d_candidates: []
+    if isinstance(batch, AlignmentBatch):
+        return align(model, batch), lambda d_alignments: []
+    raise TypeError(f"The seq2seq model can't read a {type(batch).__name__}.")
 
 
 def embed_sources(
-    model: Model, batch: Seq2SeqBatch, is_train: bool
-) -> Tuple[List[Floats2d], Callable, Seq2SeqBatch]:
-    """The tok2vec's vectors of what the model reads, with their backprop and
-    the batch as the vectors index it. The tok2vec sees each doc's source
-    span only, so that a long doc costs what is read, and the vectors start
-    where the spans do. A listener gets the whole docs: its upstream
-    component has embedded them already, and it checks that it is given
-    the docs it embedded.
+    model: Model, sources: DocSources, is_train: bool
+) -> Tuple[List[Floats2d], Callable, List[int]]:
+    """The tok2vec's vectors of what the model reads, with their backprop
+    and where each doc's source starts in its vectors. The tok2vec sees each
+    doc's source span only, so that a long doc costs what is read. A
+    listener gets the whole docs: its upstream component has embedded them
+    already, and it checks that it is given the docs it embedded.
     """
     tok2vec = model.get_ref("tok2vec")
     if is_listener(tok2vec):
-        vectors, backprop = tok2vec(batch.docs, is_train)
-        return vectors, backprop, batch
-    sources = [
-        source_doc(doc, source_start(batch, i), len(ids))
-        for i, (doc, ids) in enumerate(zip(batch.docs, batch.source_ids))
+        vectors, backprop = tok2vec(sources.docs, is_train)
+        return vectors, backprop, sources.starts
+    spans = [
+        source_doc(doc, start, len(ids))
+        for doc, ids, start in zip(sources.docs, sources.ids, sources.starts)
     ]
-    vectors, backprop = tok2vec(sources, is_train)
-    return vectors, backprop, replace(batch, source_starts=None)
+    vectors, backprop = tok2vec(spans, is_train)
+    return vectors, backprop, [0] * len(spans)
 
 
 def source_doc(doc: Doc, start: int, length: int) -> Doc:
@@ -286,80 +313,85 @@ def is_listener(tok2vec: Model) -> bool:
     return tok2vec.name.endswith("-listener")
 
 
-def align(
-    model: Model, batch: Seq2SeqBatch, vectors: List[Floats2d]
-) -> List[Optional[Alignment]]:
-    assert batch.target_ids is not None
-    alignments: List[Optional[Alignment]] = [None for _ in batch.docs]
-    rows = [i for i, ids in enumerate(batch.source_ids) if ids]
-    for start in range(0, len(rows), SEARCH_CHUNK_SIZE):
-        chunk = rows[start : start + SEARCH_CHUNK_SIZE]
-        inputs = pad_inputs(model, batch, vectors, chunk)
-        inputs["target_ids"] = pad_ids(model.ops, [batch.target_ids[i] for i in chunk])
-        inputs["align"] = True
-        weights, copy = model.get_ref("seq2seq").predict(inputs)
-        weights, copy = model.ops.to_numpy(weights), model.ops.to_numpy(copy)
-        for row, i in enumerate(chunk):
-            length = len(batch.target_ids[i])
-            alignments[i] = (
-                weights[row, :length, : len(batch.source_ids[i])],
-                copy[row, :length],
-            )
-    return alignments
-
-
-def search(
-    model: Model, batch: Seq2SeqBatch, vectors: List[Floats2d]
-) -> List[List[Candidate]]:
-    assert batch.search is not None
-    candidates: List[List[Candidate]] = [[] for _ in batch.docs]
+def generate(model: Model, batch: GenerationBatch) -> List[List[Candidate]]:
+    sources = batch.sources
+    vectors, _, starts = embed_sources(model, sources, is_train=False)
+    candidates: List[List[Candidate]] = [[] for _ in sources.docs]
+    device = torch_device(model)
     # Sources of similar length are searched together: attention over
     # padding is most of the cost of a step.
     by_length = sorted(
-        (i for i, ids in enumerate(batch.source_ids) if ids),
-        key=lambda i: len(batch.source_ids[i]),
+        (i for i, ids in enumerate(sources.ids) if ids),
+        key=lambda i: len(sources.ids[i]),
     )
     for start in range(0, len(by_length), SEARCH_CHUNK_SIZE):
         rows = by_length[start : start + SEARCH_CHUNK_SIZE]
-        inputs = pad_inputs(model, batch, vectors, rows)
-        inputs["search"] = batch.search
-        if batch.search.decoding == "sampling":
-            source_ids = [batch.source_ids[i] for i in rows]
-            inputs["uniforms"] = model.ops.asarray(
-                sampling_uniforms(source_ids, batch.search)
-            )
-        ids, scores = model.get_ref("seq2seq").predict(inputs)
-        ids, scores = (
-            model.ops.to_numpy(ids).tolist(),
-            model.ops.to_numpy(scores).tolist(),
+        uniforms = None
+        if isinstance(batch.decoding, Sampling):
+            row_ids = [sources.ids[i] for i in rows]
+            uniforms = sampling_uniforms(row_ids, batch.decoding)
+        inputs = GenerationInputs(
+            to_torch_sources(
+                pad_sources(model, sources, vectors, starts, rows), device
+            ),
+            batch.decoding,
+            None if uniforms is None else to_torch(uniforms, device),
         )
+        with inference(model) as module:
+            ids, scores = module.generate(inputs)
+        ids, scores = ids.cpu().tolist(), scores.float().cpu().tolist()
         for row, i in enumerate(rows):
             candidates[i] = list(zip(ids[row], scores[row]))
     return candidates
 
 
+def align(model: Model, batch: AlignmentBatch) -> List[Optional[Alignment]]:
+    sources = batch.sources
+    vectors, _, starts = embed_sources(model, sources, is_train=False)
+    alignments: List[Optional[Alignment]] = [None for _ in sources.docs]
+    device = torch_device(model)
+    rows = [i for i, ids in enumerate(sources.ids) if ids]
+    for start in range(0, len(rows), SEARCH_CHUNK_SIZE):
+        chunk = rows[start : start + SEARCH_CHUNK_SIZE]
+        inputs = AlignmentInputs(
+            to_torch_sources(
+                pad_sources(model, sources, vectors, starts, chunk), device
+            ),
+            to_torch(pad_ids(model.ops, [batch.target_ids[i] for i in chunk]), device),
+        )
+        with inference(model) as module:
+            weights, copy = module.align(inputs)
+        weights, copy = weights.float().cpu().numpy(), copy.float().cpu().numpy()
+        for row, i in enumerate(chunk):
+            length = len(batch.target_ids[i])
+            alignments[i] = (
+                weights[row, :length, : len(sources.ids[i])],
+                copy[row, :length],
+            )
+    return alignments
+
+
 def sequence_losses(
-    model: Model,
-    batch: Seq2SeqBatch,
-    vectors: List[Floats2d],
-    backprop_tok2vec: Callable,
-    is_train: bool,
+    model: Model, batch: TrainingBatch, is_train: bool
 ) -> Tuple[Floats1d, Callable]:
     ops = model.ops
-    assert batch.target_ids is not None
-    rows = [i for i, ids in enumerate(batch.source_ids) if ids]
-    losses = ops.alloc1f(len(batch.docs))
+    sources = batch.sources
+    vectors, backprop_tok2vec, starts = embed_sources(model, sources, is_train)
+    rows = [i for i, ids in enumerate(sources.ids) if ids]
+    losses = ops.alloc1f(len(sources.docs))
 
     def backprop_nothing(d_losses: Floats1d) -> Any:
         return backprop_tok2vec([ops.alloc2f(*v.shape) for v in vectors])
 
     if not rows:
         return losses, backprop_nothing
-    inputs = pad_inputs(model, batch, vectors, rows)
-    inputs["target_ids"] = pad_ids(ops, [batch.target_ids[i] for i in rows])
-    inputs["label_smoothing"] = batch.label_smoothing
-    inputs["teacher_forcing"] = batch.teacher_forcing
-    inputs["coverage_loss_weight"] = batch.coverage_loss_weight
+    inputs = LossBatch(
+        pad_sources(model, sources, vectors, starts, rows),
+        pad_ids(ops, [batch.target_ids[i] for i in rows]),
+        batch.label_smoothing,
+        batch.teacher_forcing,
+        batch.coverage_loss_weight,
+    )
     row_losses, backprop_seq2seq = model.get_ref("seq2seq")(inputs, is_train)
     losses[ops.asarray1i(rows)] = row_losses
 
@@ -367,38 +399,58 @@ def sequence_losses(
         d_source = backprop_seq2seq(d_losses[ops.asarray1i(rows)])  # B×T×W
         d_vectors = [ops.alloc2f(*v.shape) for v in vectors]
         for row, i in enumerate(rows):
-            start = source_start(batch, i)
-            length = min(len(batch.source_ids[i]), len(vectors[i]) - start)
+            start = starts[i]
+            length = min(len(sources.ids[i]), len(vectors[i]) - start)
             d_vectors[i][start : start + length] = d_source[row, :length]
         return backprop_tok2vec(d_vectors)
 
     return losses, backprop
 
 
-def pad_inputs(
-    model: Model, batch: Seq2SeqBatch, vectors: List[Floats2d], rows: List[int]
-) -> Dict[str, Any]:
-    """The torch module's padded inputs for these docs of the batch, each
-    with at least one source token (a doc's vectors are cut to its source).
-    """
-    source_ids = [batch.source_ids[i] for i in rows]
-    return {
-        "source": model.ops.pad(
+@dataclass(frozen=True)
+class PaddedSources:
+    """Sources as the torch module reads them, still on the thinc side:
+    B×T×W vectors, B lengths, B×T extended ids and the number of copy-only
+    ids beyond the vocabulary."""
+
+    vectors: Floats3d
+    lengths: Ints1d
+    ids: Ints2d
+    n_extended: int
+
+
+class LossBatch(NamedTuple):
+    """The padded inputs of the loss, before convert_inputs makes them the
+    torch module's LossInputs."""
+
+    sources: PaddedSources
+    target_ids: Ints2d
+    label_smoothing: float
+    teacher_forcing: float
+    coverage_loss_weight: float
+
+
+def pad_sources(
+    model: Model,
+    sources: DocSources,
+    vectors: List[Floats2d],
+    starts: List[int],
+    rows: List[int],
+) -> PaddedSources:
+    """The padded sources of these docs, each with at least one source token
+    (a doc's vectors are cut to its source)."""
+    ids = [sources.ids[i] for i in rows]
+    return PaddedSources(
+        model.ops.pad(
             [
-                source_vectors(
-                    model, vectors[i], source_start(batch, i), len(batch.source_ids[i])
-                )
+                source_vectors(model, vectors[i], starts[i], len(sources.ids[i]))
                 for i in rows
             ]
         ),
-        "source_lengths": model.ops.asarray1i([len(ids) for ids in source_ids]),
-        "source_ids": pad_ids(model.ops, source_ids),  # B×T
-        "n_extended": count_copy_only_words(source_ids, model.get_dim("nO")),
-    }
-
-
-def source_start(batch: Seq2SeqBatch, i: int) -> int:
-    return batch.source_starts[i] if batch.source_starts is not None else 0
+        model.ops.asarray1i([len(row_ids) for row_ids in ids]),
+        pad_ids(model.ops, ids),
+        count_copy_only_words(ids, model.get_dim("nO")),
+    )
 
 
 def source_vectors(
@@ -428,33 +480,62 @@ def pad_ids(ops, sequences: List[List[int]]) -> Ints2d:
     return padded
 
 
+def to_torch(array: Any, device: Any, requires_grad: bool = False) -> torch.Tensor:
+    return xp2torch(array, requires_grad=requires_grad, device=device)
+
+
+def to_torch_sources(
+    padded: PaddedSources, device: Any, requires_grad: bool = False
+) -> Sources:
+    return Sources(
+        to_torch(padded.vectors, device, requires_grad=requires_grad),
+        # the encoder's gathers index with them on the CPU
+        to_torch(padded.lengths, device).cpu(),
+        to_torch(padded.ids, device),
+        padded.n_extended,
+    )
+
+
+def torch_device(model: Model) -> Any:
+    """The device of the torch module inside an AttentionalSeq2Seq model."""
+    return model.get_ref("seq2seq").shims[0].device
+
+
+@contextmanager
+def inference(model: Model) -> Iterator[AttentionalSeq2SeqModule]:
+    """The torch module for generation and alignment, which call it directly
+    rather than through the shim: under CUDA autocast with mixed precision,
+    as the shim would run it."""
+    with torch.autocast("cuda") if model.attrs["mixed_precision"] else nullcontext():
+        yield torch_module(model)
+
+
 def convert_inputs(
-    model: Model, inputs: dict, is_train: bool
+    model: Model, batch: LossBatch, is_train: bool
 ) -> Tuple[ArgsKwargs, Callable]:
     device = model.shims[0].device
-    source = xp2torch(inputs["source"], requires_grad=is_train, device=device)
-    kwargs = {
-        key: xp2torch(value, device=device) if hasattr(value, "shape") else value
-        for key, value in inputs.items()
-    }
-    kwargs["source"] = source
-    kwargs["source_lengths"] = kwargs["source_lengths"].cpu()
+    sources = to_torch_sources(batch.sources, device, requires_grad=is_train)
+    inputs = LossInputs(
+        sources,
+        to_torch(batch.target_ids, device),
+        batch.label_smoothing,
+        batch.teacher_forcing,
+        batch.coverage_loss_weight,
+    )
 
-    def backprop(d_inputs: ArgsKwargs) -> Any:
-        return torch2xp(d_inputs.kwargs["source"])
+    def backprop(d_inputs: ArgsKwargs) -> Floats3d:
+        return torch2xp(sources.vectors.grad)
 
-    return ArgsKwargs(args=(), kwargs=kwargs), backprop
+    return ArgsKwargs(args=(inputs,), kwargs={}), backprop
 
 
 def convert_outputs(
-    model: Model, inputs_outputs: Tuple[Any, Any], is_train: bool
-) -> Tuple[Any, Callable]:
-    _, outputs = inputs_outputs
-    if isinstance(outputs, tuple):  # search results: no gradient
-        return tuple(torch2xp(t.detach()) for t in outputs), lambda d: None
+    model: Model, inputs_outputs: Tuple[Any, torch.Tensor], is_train: bool
+) -> Tuple[Floats1d, Callable]:
+    _, losses = inputs_outputs
 
-    def backprop(d_outputs: Floats1d) -> ArgsKwargs:
-        d_torch = xp2torch(d_outputs, device=outputs.device).to(outputs.dtype)
-        return ArgsKwargs(args=(outputs,), kwargs={"grad_tensors": (d_torch,)})
+    def backprop(d_losses: Floats1d) -> ArgsKwargs:
+        d_torch = xp2torch(d_losses, device=losses.device).to(losses.dtype)
+        return ArgsKwargs(args=(losses,), kwargs={"grad_tensors": (d_torch,)})
 
-    return torch2xp(outputs.detach()), backprop
+    return torch2xp(losses.detach()), backprop

@@ -1,23 +1,114 @@
-"""Attention score functions over the encoder states, masked to the real
-source tokens, global or local (Luong et al. 2015's predictive window).
+"""What the decoder reads of the sources at each step: an attention over
+the encoder states, global or local (Luong et al. 2015's predictive
+window), or a fixed context that does not attend.
 
-Every attention module is called as attention(query, keys, memory, mask,
-coverage) -> (context, weights): the decoder state s (B×H), the keys
-computed once per source by `attention.keys(memory)`, the encoder states
-h_1..h_T (B×T×H), the B×T mask of real tokens and, with coverage, the sum
-of the previous weights (B×T). The encoder states and the decoder state
+Every kind is an `Attention`, called as attention(query, memory, coverage)
+-> (context, weights): the decoder state s (B×H), the sources' `Memory`
+(computed once per source) and the sum of the previous weights (B×T); the
+context is B×C (C = `context_width`, 0 for "none_init") and the weights
+B×T (zeros for a fixed context). The encoder states and the decoder state
 have the same width H (hidden_width), so the dot-product scores compare
-them directly, without a projection.
+them directly, without a projection. `ATTENTION_KINDS` maps each kind's
+name to its class, built as cls(H, AttentionSettings(...)).
 
 Shapes: B batch, T source length, H hidden width, A attention width,
 n heads.
 """
 
-from typing import Dict, Optional, Tuple, Type
+from typing import ClassVar, Dict, NamedTuple, Tuple, Type
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .settings import check_text
+
+
+class Memory(NamedTuple):
+    """The sources as the attention reads them, one row per decoded sequence."""
+
+    states: Tensor  # B×T×H, the encoder states h_1..h_T
+    keys: Tensor  # B×T×K, the attention's keys of the states
+    mask: Tensor  # B×T, True at real source tokens
+    summary: Tensor  # B×H, the encoder's final states C
+
+    def select(self, rows: Tensor) -> "Memory":
+        """Take these rows: repeat them for beams, or drop finished ones."""
+        return Memory(*(tensor[rows] for tensor in self))
+
+
+class AttentionSettings(NamedTuple):
+    """How an attention is built: the width of the additive score or of all
+    the multihead attention's heads, the number of heads, Luong's local
+    window D (0: global) and whether the coverage enters the score."""
+
+    attention_width: int = 256
+    heads: int = 1
+    window: int = 0
+    coverage: bool = False
+
+
+class Attention(nn.Module):
+    """What every kind of attention offers the decoder: the keys of the
+    encoder states, a context of `context_width` at each step, and what it
+    adds to each step's RNN input (`step_input`).
+    """
+
+    attends: ClassVar[bool] = True
+    # whether `step_input` is the encoder's summary C (B×H) rather than
+    # nothing (B×0): the decoder sizes its RNN by it before building this
+    feeds_summary: ClassVar[bool] = False
+    context_width: int
+
+    def keys(self, states: Tensor) -> Tensor:
+        """B×T×H encoder states -> B×T×K, computed once per source."""
+        return states
+
+    def step_input(self, memory: Memory) -> Tensor:
+        """What the RNN reads at each step besides the token: B×0, nothing."""
+        return memory.summary[:, :0]
+
+    def forward(
+        self, query: Tensor, memory: Memory, coverage: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        """B×H query, the memory, B×T coverage -> B×C context, B×T weights."""
+        raise NotImplementedError
+
+
+class FixedContext(Attention):
+    """No attention: a context that does not depend on the step, and zero
+    weights. Settings that need attention are an error.
+    """
+
+    attends = False
+    kind: ClassVar[str]
+
+    def __init__(self, width: int, settings: AttentionSettings) -> None:
+        super().__init__()
+        self.context_width = width if self.feeds_summary else 0
+
+    def forward(
+        self, query: Tensor, memory: Memory, coverage: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        return self.step_input(memory), torch.zeros_like(coverage)
+
+
+class InitialContext(FixedContext):
+    """The encoder's summary C only starts the decoder, through the bridge
+    (Sutskever et al. 2014): the context is empty."""
+
+    kind = "none_init"
+
+
+class EveryStepContext(FixedContext):
+    """C is also read at every step, by the RNN and, as the context, by the
+    output layer (Cho et al. 2014)."""
+
+    kind = "none_every_step"
+    feeds_summary = True
+
+    def step_input(self, memory: Memory) -> Tensor:
+        return memory.summary  # B×H
 
 
 class LocalWindow(nn.Module):
@@ -47,22 +138,21 @@ class LocalWindow(nn.Module):
         return log_prior, mask & (distance.abs() <= self.window)
 
 
-class Attention(nn.Module):
+class SoftmaxAttention(Attention):
     """Softmax over the scores of the real (and, if local, in-window) source
     positions and the weighted sum of the encoder states. Subclasses define
     the keys and the scores, one row per head.
     """
 
-    def __init__(self, width: int, window: int) -> None:
+    def __init__(self, width: int, settings: AttentionSettings) -> None:
         super().__init__()
-        self.locator = LocalWindow(width, window) if window > 0 else None
+        self.context_width = width
+        self.locator = (
+            LocalWindow(width, settings.window) if settings.window > 0 else None
+        )
 
-    def keys(self, memory: Tensor) -> Tensor:
-        """B×T×H encoder states -> B×T×K, computed once per source."""
-        return memory
-
-    def score(self, query: Tensor, keys: Tensor, coverage: Optional[Tensor]) -> Tensor:
-        """B×H query, B×T×K keys, B×T coverage or None -> B×n×T scores."""
+    def score(self, query: Tensor, keys: Tensor, coverage: Tensor) -> Tensor:
+        """B×H query, B×T×K keys, B×T coverage -> B×n×T scores."""
         raise NotImplementedError
 
     def merge_heads(self, contexts: Tensor) -> Tensor:
@@ -70,68 +160,63 @@ class Attention(nn.Module):
         return contexts.squeeze(1)
 
     def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        memory: Tensor,
-        mask: Tensor,
-        coverage: Optional[Tensor] = None,
+        self, query: Tensor, memory: Memory, coverage: Tensor
     ) -> Tuple[Tensor, Tensor]:
         """-> B×H context, B×T weights (averaged over the heads)."""
-        scores = self.score(query, keys, coverage)  # B×n×T
+        scores = self.score(query, memory.keys, coverage)  # B×n×T
+        mask = memory.mask
         if self.locator is not None:
             log_prior, mask = self.locator(query, mask)
             scores = scores + log_prior.unsqueeze(1)
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1)  # B×n×T
-        context = self.merge_heads(torch.bmm(weights, memory))  # B×H
+        context = self.merge_heads(torch.bmm(weights, memory.states))  # B×H
         return context, weights.mean(1)
 
 
-class AdditiveAttention(Attention):
+class AdditiveAttention(SoftmaxAttention):
     """Bahdanau's score v^T tanh(W_s s + W_h h_i), with coverage See et al.'s
     v^T tanh(W_s s + W_h h_i + w_c c_i).
     """
 
-    def __init__(
-        self, width: int, attention_width: int, window: int, coverage: bool
-    ) -> None:
-        super().__init__(width, window)
+    def __init__(self, width: int, settings: AttentionSettings) -> None:
+        super().__init__(width, settings)
+        attention_width = settings.attention_width
         self.memory_proj = nn.Linear(width, attention_width, bias=False)
         self.query_proj = nn.Linear(width, attention_width)
         self.v = nn.Linear(attention_width, 1, bias=False)
         self.coverage_proj = (
-            nn.Linear(1, attention_width, bias=False) if coverage else None
+            nn.Linear(1, attention_width, bias=False) if settings.coverage else None
         )
 
-    def keys(self, memory: Tensor) -> Tensor:
-        return self.memory_proj(memory)  # B×T×A
+    def keys(self, states: Tensor) -> Tensor:
+        return self.memory_proj(states)  # B×T×A
 
-    def score(self, query: Tensor, keys: Tensor, coverage: Optional[Tensor]) -> Tensor:
+    def score(self, query: Tensor, keys: Tensor, coverage: Tensor) -> Tensor:
         energy = keys + self.query_proj(query).unsqueeze(1)  # B×T×A
-        if self.coverage_proj is not None and coverage is not None:
+        if self.coverage_proj is not None:
             energy = energy + self.coverage_proj(coverage.unsqueeze(-1))
         return self.v(torch.tanh(energy)).squeeze(-1).unsqueeze(1)  # B×1×T
 
 
-class DotAttention(Attention):
+class DotAttention(SoftmaxAttention):
     """Luong's dot score s^T h_i; with coverage, plus w_c c_i per head (w_c
     starts at 0: no effect until it is learned).
     """
 
-    def __init__(
-        self, width: int, window: int, coverage: bool, n_heads: int = 1
-    ) -> None:
-        super().__init__(width, window)
-        self.n_heads = n_heads
-        self.coverage_weight = nn.Parameter(torch.zeros(n_heads)) if coverage else None
+    def __init__(self, width: int, settings: AttentionSettings) -> None:
+        super().__init__(width, settings)
+        self.n_heads = settings.heads
+        self.coverage_weight = (
+            nn.Parameter(torch.zeros(self.n_heads)) if settings.coverage else None
+        )
 
     def dot(self, query: Tensor, keys: Tensor) -> Tensor:
         return torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1).unsqueeze(1)  # B×1×T
 
-    def score(self, query: Tensor, keys: Tensor, coverage: Optional[Tensor]) -> Tensor:
+    def score(self, query: Tensor, keys: Tensor, coverage: Tensor) -> Tensor:
         scores = self.dot(query, keys)  # B×n×T
-        if self.coverage_weight is not None and coverage is not None:
+        if self.coverage_weight is not None:
             scores = scores + self.coverage_weight.unsqueeze(1) * coverage.unsqueeze(1)
         return scores
 
@@ -148,12 +233,12 @@ class ScaledDotAttention(DotAttention):
 class GeneralAttention(DotAttention):
     """Luong's general score s^T W h_i, with W h_i computed once per source."""
 
-    def __init__(self, width: int, window: int, coverage: bool) -> None:
-        super().__init__(width, window, coverage)
+    def __init__(self, width: int, settings: AttentionSettings) -> None:
+        super().__init__(width, settings)
         self.weight = nn.Linear(width, width, bias=False)
 
-    def keys(self, memory: Tensor) -> Tensor:
-        return self.weight(memory)  # B×T×H
+    def keys(self, states: Tensor) -> Tensor:
+        return self.weight(states)  # B×T×H
 
 
 class CosineAttention(DotAttention):
@@ -163,13 +248,13 @@ class CosineAttention(DotAttention):
     spread as scaled dot products of unit-variance states do.
     """
 
-    def __init__(self, width: int, window: int, coverage: bool) -> None:
-        super().__init__(width, window, coverage)
+    def __init__(self, width: int, settings: AttentionSettings) -> None:
+        super().__init__(width, settings)
         # 1-d: thinc's optimizers can't update 0-d arrays
         self.strength = nn.Parameter(torch.full((1,), float(width) ** 0.5))
 
-    def keys(self, memory: Tensor) -> Tensor:
-        return F.normalize(memory, dim=-1)
+    def keys(self, states: Tensor) -> Tensor:
+        return F.normalize(states, dim=-1)
 
     def dot(self, query: Tensor, keys: Tensor) -> Tensor:
         return self.strength * super().dot(F.normalize(query, dim=-1), keys)
@@ -182,21 +267,15 @@ class MultiHeadAttention(DotAttention):
     need no projection of their own.
     """
 
-    def __init__(
-        self,
-        width: int,
-        attention_width: int,
-        window: int,
-        coverage: bool,
-        n_heads: int,
-    ) -> None:
-        super().__init__(width, window, coverage, n_heads)
+    def __init__(self, width: int, settings: AttentionSettings) -> None:
+        super().__init__(width, settings)
+        attention_width = settings.attention_width
         self.query_proj = nn.Linear(width, attention_width, bias=False)
         self.key_proj = nn.Linear(width, attention_width, bias=False)
-        self.output_proj = nn.Linear(n_heads * width, width, bias=False)
+        self.output_proj = nn.Linear(self.n_heads * width, width, bias=False)
 
-    def keys(self, memory: Tensor) -> Tensor:
-        return self.key_proj(memory)  # B×T×A
+    def keys(self, states: Tensor) -> Tensor:
+        return self.key_proj(states)  # B×T×A
 
     def dot(self, query: Tensor, keys: Tensor) -> Tensor:
         batch_size, length, attention_width = keys.shape
@@ -210,27 +289,46 @@ class MultiHeadAttention(DotAttention):
         return self.output_proj(contexts.flatten(1))  # B×nH -> B×H
 
 
-SCORES: Dict[str, Type[DotAttention]] = {
+ATTENTION_KINDS: Dict[str, Type[Attention]] = {
+    "additive": AdditiveAttention,
     "dot": DotAttention,
     "scaled_dot": ScaledDotAttention,
     "general": GeneralAttention,
     "cosine": CosineAttention,
+    "multihead": MultiHeadAttention,
+    InitialContext.kind: InitialContext,
+    EveryStepContext.kind: EveryStepContext,
 }
-ATTENTION_TYPES = ("additive", *SCORES, "multihead")
+FIXED_CONTEXTS = tuple(kind for kind, cls in ATTENTION_KINDS.items() if not cls.attends)
 
 
-def make_attention(
-    name: str,
-    width: int,
-    *,
-    attention_width: int,
-    heads: int,
-    window: int,
-    coverage: bool,
-) -> Attention:
-    """The attention module called `name` (one of ATTENTION_TYPES)."""
-    if name == "additive":
-        return AdditiveAttention(width, attention_width, window, coverage)
-    if name == "multihead":
-        return MultiHeadAttention(width, attention_width, window, coverage, heads)
-    return SCORES[name](width, window, coverage)
+def attention_kind(
+    kind: str, settings: AttentionSettings, *, copy: bool = False
+) -> Type[Attention]:
+    """The class of this kind of attention (one of ATTENTION_KINDS), each
+    built as cls(width, settings). Raises a ValueError naming a setting that
+    conflicts with the kind: the model builder checks the config with it
+    before the torch module exists, and the decoder when it builds one.
+    `copy` is the decoder's pointer-generator, which reads the attention.
+    """
+    check_text("attention", kind, choices=tuple(ATTENTION_KINDS))
+    if settings.heads > 1 and kind != "multihead":
+        raise ValueError('attention_heads > 1 needs attention = "multihead".')
+    if kind == "multihead" and settings.attention_width % settings.heads:
+        raise ValueError(
+            f"attention_width ({settings.attention_width}) must be divisible "
+            f"by attention_heads ({settings.heads})."
+        )
+    attention_class = ATTENTION_KINDS[kind]
+    if not attention_class.attends:
+        for name, value in (
+            ("copy", copy),
+            ("coverage", settings.coverage),
+            ("attention_window", settings.window),
+        ):
+            if value:
+                raise ValueError(
+                    f'{name} needs attention; with attention = "{kind}" set it '
+                    f"to {0 if name == 'attention_window' else 'false'}."
+                )
+    return attention_class

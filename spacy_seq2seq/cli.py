@@ -1,5 +1,5 @@
 """Command-line tools: python -m spacy_seq2seq chat PATH, serve PATH,
-apply MODEL INPUT OUTPUT."""
+apply MODEL INPUT OUTPUT, upgrade PATH."""
 
 import importlib.util
 import io
@@ -12,6 +12,7 @@ import typer
 from wasabi import msg
 
 from .conversation import Conversation, printable
+from .upgrade import upgrade_pipeline
 
 app = typer.Typer(name="spacy_seq2seq", add_completion=False, no_args_is_help=True)
 
@@ -174,38 +175,44 @@ def apply(
     """
     if not ray and not Path(model).exists() and not spacy.util.is_package(model):
         msg.fail(f"Can't find a pipeline at '{model}'", exits=1)
+    from .apply import ApplyJob, apply_file
+
+    job = ApplyJob(model, input_path, output_path, text_field, id_field, batch_size)
     try:
         if ray:
             from .ray_apply import apply_with_ray
 
             counts = apply_with_ray(
-                model,
-                input_path,
-                output_path,
-                text_field=text_field,
-                id_field=id_field,
-                batch_size=batch_size,
+                job,
                 workers=workers,
                 num_gpus_per_worker=num_gpus_per_worker,
                 input_format=input_format,
                 output_format=output_format,
             )
         else:
-            from .apply import apply_file
-
             if not Path(input_path).exists():
                 msg.fail(f"Can't find the input file '{input_path}'", exits=1)
-            counts = apply_file(
-                model,
-                Path(input_path),
-                Path(output_path),
-                text_field=text_field,
-                id_field=id_field,
-                batch_size=batch_size,
-                n_process=n_process,
-            )
+            counts = apply_file(job, n_process=n_process)
     except (ImportError, OSError, ValueError) as e:
         msg.fail(f"Can't apply '{model}' to '{input_path}'", str(e), exits=1)
     msg.good(
         f"Wrote {counts['rows']} rows to {output_path} ({counts['errors']} errors)"
     )
+
+
+@app.command("upgrade")
+def upgrade(
+    model: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="A pipeline saved by spacy-seq2seq 0.1"
+    ),
+) -> None:
+    """Move the flat decoding settings of a 0.1 pipeline's config.cfg into the
+    `decoding` block of 0.2, in place; the weights are unchanged."""
+    try:
+        changed = upgrade_pipeline(model)
+    except ValueError as e:
+        msg.fail(f"Can't upgrade '{model}'", str(e), exits=1)
+    if changed:
+        msg.good(f"Upgraded {', '.join(changed)} in {model / 'config.cfg'}")
+    else:
+        msg.info(f"{model / 'config.cfg'} is already up to date")

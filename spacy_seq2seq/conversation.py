@@ -6,7 +6,8 @@ from typing import List, Optional, Type
 
 from spacy.language import Language
 
-from .pipeline_component import Seq2SeqComponent
+from .component import Seq2SeqComponent
+from .readers import TURN_SEPARATOR
 from .responder import ResponderComponent
 
 # Terminal escape sequences: CSI (ESC [ or the C1 byte, parameters, a final
@@ -38,7 +39,7 @@ class Conversation:
         self.nlp = nlp
         self.max_turns = max_turns
         self.responder = find_responder(nlp, component)
-        self.turn_separator = getattr(self.responder, "turn_separator", "\n")
+        self.turn_separator = TURN_SEPARATOR
         self.turns: List[str] = []
 
     def reply(self, message: str) -> str:

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, Optional, Union
 
-from .settings import check_int, check_number, check_text
+from .settings import check_at_most, check_int, check_number, check_text
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,7 @@ class DecodingSettings:
         check_int("n_best", self.n_best, minimum=1)
         check_int("max_length", self.max_length, minimum=1)
         check_int("min_length", self.min_length, minimum=0)
-        if self.min_length > self.max_length:
-            raise ValueError(
-                f"min_length ({self.min_length}) must not exceed max_length "
-                f"({self.max_length})"
-            )
+        check_at_most("min_length", self.min_length, "max_length", self.max_length)
         check_number("length_penalty", self.length_penalty, minimum=0.0)
         check_int("no_repeat_ngram_size", self.no_repeat_ngram_size, minimum=0)
         check_int(
@@ -55,11 +51,13 @@ class BeamSearch(DecodingSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_int("beam_size", self.beam_size, minimum=1)
-        if self.n_best > self.beam_size:
-            raise ValueError(
-                f"n_best ({self.n_best}) must not exceed beam_size "
-                f"({self.beam_size}) with beam search"
-            )
+        check_at_most(
+            "n_best",
+            self.n_best,
+            "beam_size",
+            self.beam_size,
+            context=" with beam search",
+        )
         check_number("coverage_penalty", self.coverage_penalty, minimum=0.0)
 
 

@@ -2,6 +2,8 @@
 
 from torch import nn
 
+from .settings import check_text
+
 INIT_SCHEMES = ("default", "xavier", "he", "orthogonal")
 
 

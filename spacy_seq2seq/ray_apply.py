@@ -13,46 +13,32 @@ from typing import Any, Dict, Optional
 
 import spacy
 
-from .apply import (
-    ERROR_FIELD,
-    INPUT_FORMATS,
-    OUTPUT_FORMATS,
-    parquet_schema,
-    process_records,
-)
+from .apply import ERROR_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, ApplyJob, parquet_schema
 from .local_ray import init_ray
 
 
 class PipelineActor:
     """One Ray Data actor: loads the pipeline once, then processes batches."""
 
-    def __init__(self, model: str, text_field: str, id_field: str, gpu: bool) -> None:
+    def __init__(self, job: ApplyJob, gpu: bool) -> None:
         if gpu:
             spacy.require_gpu()
-        self.nlp = spacy.load(model)
-        self.text_field = text_field
-        self.id_field = id_field
+        self.job = job
+        self.nlp = spacy.load(job.model)
 
     def __call__(self, batch):  # Arrow tables in and out
         import pyarrow
 
         records = batch.to_pylist()  # a missing field is None (pandas: NaN)
-        rows = process_records(
-            self.nlp, records, text_field=self.text_field, id_field=self.id_field
-        )
+        rows = self.job.process(self.nlp, records)
         # string columns even in a batch without errors, so that the
         # output files share one schema
         return pyarrow.Table.from_pylist(rows, schema=parquet_schema(rows))
 
 
 def apply_with_ray(
-    model: str,
-    input_path: str,
-    output_path: str,
+    job: ApplyJob,
     *,
-    text_field: str = "text",
-    id_field: str = "id",
-    batch_size: int = 64,
     workers: int = 1,
     num_gpus_per_worker: float = 0.0,
     input_format: Optional[str] = None,
@@ -67,6 +53,7 @@ def apply_with_ray(
 
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
+    input_path, output_path = job.input_path, job.output_path
     read_as = input_format or suffix_format(input_path, INPUT_FORMATS, "input")
     write_as = output_format or suffix_format(output_path, OUTPUT_FORMATS, "output")
     readers = {
@@ -87,8 +74,8 @@ def apply_with_ray(
     dataset = readers[read_as](input_path)
     rows = dataset.map_batches(
         PipelineActor,
-        fn_constructor_args=(model, text_field, id_field, num_gpus_per_worker > 0),
-        batch_size=batch_size,
+        fn_constructor_args=(job, num_gpus_per_worker > 0),
+        batch_size=job.batch_size,
         batch_format="pyarrow",
         concurrency=workers,
         num_gpus=num_gpus_per_worker,

@@ -64,12 +64,17 @@ def create_jsonl_reader(
     )
 
 
+# How seq2seq_responder reads a conversation: its turns, oldest first,
+# joined by a line break.
+TURN_SEPARATOR = "\n"
+
+
 @registry.readers("spacy-seq2seq.JsonlDialogues.v1")
 def create_dialogue_reader(
     path: Optional[Union[str, Path]],
     context_field: str = "context",
     response_field: str = "response",
-    turn_separator: str = "\n",
+    turn_separator: str = TURN_SEPARATOR,
     max_turns: int = 0,
     limit: int = 0,
     shuffle: bool = False,
@@ -78,7 +83,8 @@ def create_dialogue_reader(
 ) -> Callable[[Language], Iterable[Example]]:
     """Read JSONL or JSONL.gz records {context_field: [turns, oldest first],
     response_field: ...}. The source text is the last `max_turns` turns (0:
-    all) joined by `turn_separator`, as seq2seq_responder reads a doc; the
+    all) joined by `turn_separator`, as seq2seq_responder reads a doc (keep
+    the default: the responder, its server and `apply` join turns with it); the
     reference doc carries the response as doc._.{response_field}. `limit`,
     `shuffle`, `seed` and `shuffle_buffer` as in spacy-seq2seq.JsonlPairs.v1.
     """

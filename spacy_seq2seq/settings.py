@@ -16,6 +16,16 @@ def check_int(name: str, value: Any, *, minimum: int) -> None:
         raise ValueError(f"{name} must be at least {minimum}, not {value}")
 
 
+def check_at_most(
+    name: str, value: Any, limit_name: str, limit: Any, *, context: str = ""
+) -> None:
+    """A setting no greater than another one, each already checked alone."""
+    if value > limit:
+        raise ValueError(
+            f"{name} ({value}) must not exceed {limit_name} ({limit}){context}"
+        )
+
+
 def check_number(
     name: str,
     value: Any,

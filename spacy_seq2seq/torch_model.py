@@ -2,20 +2,27 @@
 attention (or a fixed context), input feeding, coverage and a
 pointer-generator copy distribution.
 
+One input type per purpose: `forward(LossInputs)` returns the training
+losses, `generate(GenerationInputs)` the best sequences of a search and
+`align(AlignmentInputs)` what the decoder attended to for given targets.
+
 Shapes: B batch, T source length, U target length, W source vector width,
 H hidden width, E target embedding width, V vocabulary, X copy-only words.
 """
 
 import os
-from typing import NamedTuple, Optional, Tuple
+from contextlib import contextmanager
+from typing import Iterator, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import make_attention
+from .attention import AttentionSettings, Memory, attention_kind
+from .decoding import BeamSearch, Decoding
 from .initialization import initialize_weights
-from .search import SearchSettings, decode
+from .search import decode
+from .settings import check_text
 from .vocab import BOS_ID, PAD_ID, UNK_ID
 
 # A forked process (nlp.pipe(n_process=N)) inherits torch's thread pool in a
@@ -23,30 +30,80 @@ from .vocab import BOS_ID, PAD_ID, UNK_ID
 # as torch's own DataLoader workers do.
 os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
-# The decoding state: (h, c) for an LSTM, (h,) for a GRU, each B×H; when
-# the decoder attends, then the coverage, the sum of the attention so far (B×T).
-State = Tuple[Tensor, ...]
 RNN_TYPES = {"lstm": (nn.LSTM, nn.LSTMCell), "gru": (nn.GRU, nn.GRUCell)}
-# No attention: the encoder's summary C as the decoder's initial state only
-# (Sutskever et al. 2014), or also fed to the decoder at every step (Cho et al. 2014).
-FIXED_CONTEXTS = ("none_init", "none_every_step")
+
+
+class Sources(NamedTuple):
+    """The padded sources of a batch."""
+
+    vectors: Tensor  # B×T×W, the source tokens' vectors
+    lengths: Tensor  # B int64, each source's real length
+    ids: Tensor  # B×T int64, extended ids (>= V: copy-only words), PAD-padded
+    n_extended: int  # X, the copy-only ids the batch needs beyond V
+
+
+class LossInputs(NamedTuple):
+    """What the training losses read: B×U target ids, EOS-terminated and
+    PAD-padded, the label smoothing, the chance of reading the gold previous
+    token (else the model's own sample) and the coverage loss's weight."""
+
+    sources: Sources
+    target_ids: Tensor
+    label_smoothing: float = 0.0
+    teacher_forcing: float = 1.0
+    coverage_loss_weight: float = 0.0
+
+
+class GenerationInputs(NamedTuple):
+    """What a search reads: sampling needs B×n_best×max_length uniforms
+    (`search.sampling_uniforms`)."""
+
+    sources: Sources
+    decoding: Decoding
+    uniforms: Optional[Tensor] = None
+
+
+class AlignmentInputs(NamedTuple):
+    """The B×U target ids (a generated text) to align with the sources."""
+
+    sources: Sources
+    target_ids: Tensor
+
+
+class DecoderState(NamedTuple):
+    """What the decoder carries from one step to the next, a row per sequence."""
+
+    hidden: Tuple[Tensor, ...]  # (h, c) for an LSTM, (h,) for a GRU, each B×H
+    feed: Tensor  # B×H, the last attentional output (input feeding)
+    coverage: Tensor  # B×T, the sum of the attention so far
+
+    def select(self, rows: Tensor) -> "DecoderState":
+        """Take these rows: follow the beams, or drop finished ones."""
+        return DecoderState(
+            tuple(h[rows] for h in self.hidden), self.feed[rows], self.coverage[rows]
+        )
 
 
 class Encoded(NamedTuple):
-    memory: Tensor  # B×T×H, the encoder states h_1..h_T
-    keys: Tensor  # B×T×K, the attention's keys, computed once per source
-    mask: Tensor  # B×T, True at real source tokens
-    summary: Tensor  # B×H, the encoder's final states C
-    state: State  # the decoder's initial state
+    """The sources as the decoder reads them, a row per decoded sequence."""
+
+    memory: Memory
+    source_ids: Tensor  # B×T extended ids
+    n_extended: int
+    state: DecoderState  # the decoder's initial state
+
+    @property
+    def mask(self) -> Tensor:
+        """B×T, True at real source tokens."""
+        return self.memory.mask
 
     def select(self, rows: Tensor) -> "Encoded":
         """Take these rows: repeat them for beams, or drop finished ones."""
         return Encoded(
-            self.memory[rows],
-            self.keys[rows],
-            self.mask[rows],
-            self.summary[rows],
-            tuple(s[rows] for s in self.state),
+            self.memory.select(rows),
+            self.source_ids[rows],
+            self.n_extended,
+            self.state.select(rows),
         )
 
 
@@ -153,32 +210,25 @@ class AttentionalDecoder(nn.Module):
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
-        self.n_hidden = 2 if rnn_type == "lstm" else 1
         self.input_feeding = input_feeding
-        self.context_every_step = attention == "none_every_step"
         self.embed = nn.Embedding(vocab_size, embed_width, padding_idx=PAD_ID)
         # unit-norm rows on average: N(0, 1) would make tied logits huge
         nn.init.normal_(self.embed.weight, std=embed_width**-0.5)
         with torch.no_grad():
             self.embed.weight[PAD_ID].zero_()
-        n_fed = int(input_feeding) + int(self.context_every_step)
+        settings = AttentionSettings(
+            attention_width=attention_width,
+            heads=attention_heads,
+            window=attention_window,
+            coverage=coverage,
+        )
+        attention_class = attention_kind(attention, settings, copy=copy)
+        n_fed = int(input_feeding) + int(attention_class.feeds_summary)
         self.cell = RNN_TYPES[rnn_type][1](
             embed_width + n_fed * hidden_width, hidden_width
         )
-        self.attention = (
-            None
-            if attention in FIXED_CONTEXTS
-            else make_attention(
-                attention,
-                hidden_width,
-                attention_width=attention_width,
-                heads=attention_heads,
-                window=attention_window,
-                coverage=coverage,
-            )
-        )
-        has_context = attention != "none_init"
-        combined_width = (1 + int(has_context)) * hidden_width
+        self.attention = attention_class(hidden_width, settings)
+        combined_width = self.attention.context_width + hidden_width
         self.combine = nn.Linear(combined_width, hidden_width, bias=False)
         if tie_embeddings:
             self.generator = nn.Linear(hidden_width, embed_width, bias=False)
@@ -190,43 +240,39 @@ class AttentionalDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def step(
-        self, tokens: Tensor, state: State, feed: Tensor, encoded: Encoded
-    ) -> Tuple[State, Tensor, Tensor, Optional[Tensor]]:
-        """Advance one step: the new state, the attentional output, the copy
-        gate's input and the B×T attention (None without attention).
+        self, tokens: Tensor, state: DecoderState, memory: Memory
+    ) -> Tuple[DecoderState, Tensor, Tensor]:
+        """Advance one step: the new state (its feed the attentional
+        output), the copy gate's input and the B×T attention weights.
         Copy-only ids (>= V) are read as UNK.
         """
         tokens = tokens.masked_fill(tokens >= self.vocab_size, UNK_ID)
         embedded = self.dropout(self.embed(tokens))  # B×E
         inputs = [embedded]
         if self.input_feeding:
-            inputs.append(feed)  # B×H
-        if self.context_every_step:
-            inputs.append(encoded.summary)  # B×H
-        hidden = state[: self.n_hidden]
-        new_hidden = self.cell(
-            torch.cat(inputs, dim=-1), hidden if self.n_hidden > 1 else hidden[0]
+            inputs.append(state.feed)  # B×H
+        inputs.append(self.attention.step_input(memory))  # B×H or B×0
+        # an LSTM cell reads and returns (h, c), a GRU cell h
+        lstm = isinstance(self.cell, nn.LSTMCell)
+        hidden = self.cell(
+            torch.cat(inputs, dim=-1), state.hidden if lstm else state.hidden[0]
         )
-        hidden = new_hidden if isinstance(new_hidden, tuple) else (new_hidden,)
-        if self.attention is None:
-            attention = None
-            contexts = [encoded.summary] if self.context_every_step else []
-            state = hidden
-        else:
-            coverage = state[self.n_hidden]
-            context, attention = self.attention(
-                hidden[0], encoded.keys, encoded.memory, encoded.mask, coverage
-            )  # B×H, B×T
-            contexts = [context]
-            state = hidden + (coverage + attention,)
-        combined = torch.cat(contexts + [hidden[0]], dim=-1)  # B×2H (B×H: no context)
+        hidden = hidden if lstm else (hidden,)
+        context, attention = self.attention(
+            hidden[0], memory, state.coverage
+        )  # B×C, B×T (C = H, or 0 for "none_init")
+        combined = torch.cat([context, hidden[0]], dim=-1)  # B×(C+H)
         feed = self.dropout(torch.tanh(self.combine(combined)))  # B×H
-        copy_input = torch.cat([combined, embedded], dim=-1)  # B×(2H+E)
-        return state, feed, copy_input, attention
+        copy_input = torch.cat([combined, embedded], dim=-1)  # B×(C+H+E)
+        return (
+            DecoderState(hidden, feed, state.coverage + attention),
+            copy_input,
+            attention,
+        )
 
     def generation_probability(self, copy_input: Tensor) -> Tensor:
         """p_gen, the copy gate's weight of the vocabulary distribution
-        against copying: ...×(2H+E) -> ...×1 (needs copy)."""
+        against copying: ...×(C+H+E) -> ...×1 (needs copy)."""
         assert self.copy_gate is not None
         return torch.sigmoid(self.copy_gate(copy_input))
 
@@ -240,7 +286,7 @@ class AttentionalDecoder(nn.Module):
         self,
         feed: Tensor,
         copy_input: Tensor,
-        attention: Optional[Tensor],
+        attention: Tensor,
         source_ids: Tensor,
         n_extended: int,
     ) -> Tensor:
@@ -261,7 +307,7 @@ class AttentionalDecoder(nn.Module):
         self,
         feed: Tensor,
         copy_input: Tensor,
-        attention: Optional[Tensor],
+        attention: Tensor,
         source_ids: Tensor,
         target_ids: Tensor,
     ) -> Tensor:
@@ -285,8 +331,8 @@ class AttentionalDecoder(nn.Module):
 
 class AttentionalSeq2SeqModule(nn.Module):
     """Encoder, bridge and decoder. `forward` returns each sequence's summed
-    training loss given target ids, or the best sequences of a search given
-    search settings.
+    training loss; `generate` searches for the best sequences and `align`
+    tells what the decoder attended to while reading given targets.
     """
 
     def __init__(
@@ -311,6 +357,7 @@ class AttentionalSeq2SeqModule(nn.Module):
         init: str,
     ) -> None:
         super().__init__()
+        check_text("rnn_type", rnn_type, choices=tuple(RNN_TYPES))
         self.source_dropout = nn.Dropout(dropout)
         self.encoder = RNNEncoder(
             source_width,
@@ -341,165 +388,44 @@ class AttentionalSeq2SeqModule(nn.Module):
         )
         initialize_weights(self, init)
 
-    def forward(
-        self,
-        source: Tensor,
-        source_lengths: Tensor,
-        source_ids: Tensor,
-        n_extended: int,
-        target_ids: Optional[Tensor] = None,
-        label_smoothing: float = 0.0,
-        teacher_forcing: float = 1.0,
-        coverage_loss_weight: float = 0.0,
-        search: Optional[SearchSettings] = None,
-        uniforms: Optional[Tensor] = None,
-        align: bool = False,
-    ):
-        encoded = self.encode(source, source_lengths)
-        if align:
-            assert target_ids is not None
-            return self.align(encoded, source_ids, n_extended, target_ids)
-        if search is None:
-            assert target_ids is not None
-            return self.sequence_losses(
-                encoded,
-                source_ids,
-                n_extended,
-                target_ids,
-                label_smoothing,
-                teacher_forcing,
-                coverage_loss_weight,
-            )
-        return decode(self, encoded, source_ids, n_extended, search, uniforms)
+    @property
+    def attends(self) -> bool:
+        """Whether the decoder attends to the encoder states (not a fixed
+        context)."""
+        return self.decoder.attention.attends
 
-    def encode(self, source: Tensor, source_lengths: Tensor) -> Encoded:
-        memory, summary = self.encoder(self.source_dropout(source), source_lengths)
-        positions = torch.arange(source.shape[1], device=source.device)
-        mask = positions.unsqueeze(0) < source_lengths.to(source.device).unsqueeze(1)
-        state = tuple(torch.tanh(layer(summary)) for layer in self.bridge)
-        attention = self.decoder.attention
-        if attention is None:
-            return Encoded(memory, memory, mask, summary, state)
-        coverage = memory.new_zeros(mask.shape)  # B×T
-        return Encoded(
-            memory, attention.keys(memory), mask, summary, state + (coverage,)
-        )
-
-    def read_targets(
-        self,
-        encoded: Encoded,
-        source_ids: Tensor,
-        n_extended: int,
-        target_ids: Tensor,
-        teacher_forcing: float = 1.0,
-    ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
-        """Run the decoder over B×U target ids, reading the gold previous
-        token with probability `teacher_forcing`, else its own sample.
-        Returns the B×U×H outputs, B×U×(2H+E) copy gate inputs and B×U×T
-        attention (None without attention).
-        """
-        tokens, state, feed = self.start(encoded)
-        feeds, copy_inputs, attentions = [], [], []
-        for t in range(target_ids.shape[1]):
-            state, feed, copy_input, attention = self.decoder.step(
-                tokens, state, feed, encoded
-            )
-            feeds.append(feed)
-            copy_inputs.append(copy_input)
-            attentions.append(attention)
-            tokens = target_ids[:, t]
-            if teacher_forcing < 1.0:
-                with torch.no_grad():
-                    probs = self.decoder.probs(
-                        feed, copy_input, attention, source_ids, n_extended
-                    )  # B×(V+X)
-                tokens = scheduled_sample(tokens, probs, teacher_forcing)
-        return (
-            torch.stack(feeds, 1),
-            torch.stack(copy_inputs, 1),
-            torch.stack(attentions, 1) if self.decoder.attention is not None else None,
-        )
-
-    def align(
-        self, encoded: Encoded, source_ids: Tensor, n_extended: int, target_ids: Tensor
-    ) -> Tuple[Tensor, Tensor]:
-        """What the decoder attended to while producing the B×U target ids
-        (a generated text): the B×U×T attention, and the B×U probability that
-        each word was copied (1 - p_gen; 0 without copy). Without attention
-        the weights are 0.
-        """
-        batch_size, length = target_ids.shape
-        _, copy_inputs, attentions = self.read_targets(
-            encoded, source_ids, n_extended, target_ids
-        )
-        if attentions is None:
-            attentions = encoded.memory.new_zeros(
-                (batch_size, length, encoded.mask.shape[1])
-            )
-        if self.decoder.copy_gate is None:
-            return attentions, attentions.new_zeros((batch_size, length))
-        p_gen = self.decoder.generation_probability(copy_inputs).squeeze(-1)  # B×U
-        return attentions, 1.0 - p_gen
-
-    def coverage(self, state: State) -> Optional[Tensor]:
-        """The B×T sum of the attention so far (None without attention)."""
-        if self.decoder.attention is None:
-            return None
-        return state[self.decoder.n_hidden]
-
-    def start(self, encoded: Encoded) -> Tuple[Tensor, State, Tensor]:
-        """BOS tokens, the initial state and an empty input feed."""
-        batch_size = encoded.memory.shape[0]
-        device = encoded.memory.device
-        tokens = torch.full((batch_size,), BOS_ID, dtype=torch.long, device=device)
-        feed = encoded.memory.new_zeros((batch_size, encoded.state[0].shape[-1]))
-        return tokens, encoded.state, feed
-
-    def next_probs(
-        self,
-        tokens: Tensor,
-        state: State,
-        feed: Tensor,
-        encoded: Encoded,
-        source_ids: Tensor,
-        n_extended: int,
-    ) -> Tuple[Tensor, State, Tensor]:
-        """One decoding step: B×(V+X) probabilities, the new state and feed."""
-        state, feed, copy_input, attention = self.decoder.step(
-            tokens, state, feed, encoded
-        )
-        probs = self.decoder.probs(feed, copy_input, attention, source_ids, n_extended)
-        return probs, state, feed
-
-    def sequence_losses(
-        self,
-        encoded: Encoded,
-        source_ids: Tensor,
-        n_extended: int,
-        target_ids: Tensor,
-        label_smoothing: float,
-        teacher_forcing: float = 1.0,
-        coverage_loss_weight: float = 0.0,
-    ) -> Tensor:
+    def forward(self, inputs: LossInputs) -> Tensor:
         """Cross-entropy, summed per sequence over the real target tokens:
-        B×U target ids (EOS-terminated, PAD-padded) -> B. The decoder reads
-        the gold previous token with probability `teacher_forcing`, else its
-        own sample. With `coverage_loss_weight`, plus that times See et al.'s
-        coverage loss sum_i min(a_t,i, c_t,i) at each step.
+        B×U target ids (EOS-terminated, PAD-padded) -> B losses.
+
+        1. Encode the sources.
+        2. Without copy, read the copy-only target ids as UNK: they can't
+           be generated.
+        3. Run the decoder over the targets, reading the gold previous
+           token with probability `teacher_forcing`, else its own sample.
+        4. Take each target's negative log-probability, under the full
+           distribution mixed with a uniform one for label smoothing, else
+           just the target's.
+        5. With `coverage_loss_weight`, add that times See et al.'s coverage
+           loss sum_i min(a_t,i, c_t,i) at each step.
+        6. Sum over the real target tokens.
         """
-        if coverage_loss_weight > 0 and self.decoder.attention is None:
-            raise ValueError("The coverage loss needs a model with attention.")
-        if self.decoder.copy_gate is None:
+        if inputs.coverage_loss_weight > 0 and not self.attends:
+            raise ValueError("coverage_loss_weight needs a model with attention.")
+        encoded = self.encode(inputs.sources)  # 1
+        target_ids = inputs.target_ids  # B×U
+        if self.decoder.copy_gate is None:  # 2
             target_ids = target_ids.masked_fill(
                 target_ids >= self.decoder.vocab_size, UNK_ID
             )
         feeds, copy_inputs, attentions = self.read_targets(
-            encoded, source_ids, n_extended, target_ids, teacher_forcing
-        )
-        source_ids = source_ids.unsqueeze(1)  # B×1×T
-        if label_smoothing > 0.0:
+            encoded, target_ids, inputs.teacher_forcing
+        )  # 3: B×U×H, B×U×(C+H+E), B×U×T
+        source_ids = encoded.source_ids.unsqueeze(1)  # B×1×T
+        label_smoothing = inputs.label_smoothing
+        if label_smoothing > 0.0:  # 4
             probs = self.decoder.probs(
-                feeds, copy_inputs, attentions, source_ids, n_extended
+                feeds, copy_inputs, attentions, source_ids, encoded.n_extended
             )  # B×U×(V+X)
             log_probs = probs.clamp_min(1e-12).log()
             losses = -log_probs.gather(-1, target_ids.unsqueeze(-1)).squeeze(-1)
@@ -510,11 +436,118 @@ class AttentionalSeq2SeqModule(nn.Module):
             losses = -self.decoder.target_log_probs(
                 feeds, copy_inputs, attentions, source_ids, target_ids
             )  # B×U
-        if coverage_loss_weight > 0:
+        if inputs.coverage_loss_weight > 0:  # 5
             coverage = attentions.cumsum(1) - attentions  # B×U×T, before each step
             overlap = torch.minimum(attentions, coverage).sum(-1)  # B×U
-            losses = losses + coverage_loss_weight * overlap
-        return (losses * (target_ids != PAD_ID)).sum(1)  # B
+            losses = losses + inputs.coverage_loss_weight * overlap
+        return (losses * (target_ids != PAD_ID)).sum(1)  # 6: B
+
+    @torch.no_grad()
+    def generate(self, inputs: GenerationInputs) -> Tuple[Tensor, Tensor]:
+        """The best sequences of the search `inputs.decoding` asks for, with
+        dropout off: B×K×L ids (PAD after EOS) and their B×K scores, best
+        first (K = beam_size for beam search, n_best for sampling).
+        """
+        decoding = inputs.decoding
+        if isinstance(decoding, BeamSearch) and decoding.coverage_penalty > 0:
+            if not self.attends:
+                raise ValueError("coverage_penalty needs a model with attention.")
+        with evaluating(self):
+            return decode(self, self.encode(inputs.sources), decoding, inputs.uniforms)
+
+    @torch.no_grad()
+    def align(self, inputs: AlignmentInputs) -> Tuple[Tensor, Tensor]:
+        """What the decoder attended to while reading the B×U target ids (a
+        generated text), with dropout off: the B×U×T attention (zeros for a
+        fixed context), and the B×U probability that each word was copied
+        (1 - p_gen; 0 without copy).
+        """
+        with evaluating(self):
+            encoded = self.encode(inputs.sources)
+            _, copy_inputs, attentions = self.read_targets(encoded, inputs.target_ids)
+            if self.decoder.copy_gate is None:
+                return attentions, attentions.new_zeros(inputs.target_ids.shape)
+            p_gen = self.decoder.generation_probability(copy_inputs)  # B×U×1
+            return attentions, 1.0 - p_gen.squeeze(-1)
+
+    def encode(self, sources: Sources) -> Encoded:
+        """The encoder states, their keys and the decoder's initial state."""
+        vectors = sources.vectors
+        states, summary = self.encoder(self.source_dropout(vectors), sources.lengths)
+        positions = torch.arange(vectors.shape[1], device=vectors.device)
+        mask = positions.unsqueeze(0) < sources.lengths.to(vectors.device).unsqueeze(1)
+        hidden = tuple(torch.tanh(layer(summary)) for layer in self.bridge)
+        memory = Memory(states, self.decoder.attention.keys(states), mask, summary)
+        state = DecoderState(
+            hidden,
+            feed=states.new_zeros((vectors.shape[0], hidden[0].shape[-1])),  # B×H
+            coverage=states.new_zeros(mask.shape),  # B×T
+        )
+        return Encoded(memory, sources.ids, sources.n_extended, state)
+
+    def read_targets(
+        self, encoded: Encoded, target_ids: Tensor, teacher_forcing: float = 1.0
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Run the decoder over B×U target ids, reading the gold previous
+        token with probability `teacher_forcing`, else its own sample.
+        Returns the B×U×H outputs, B×U×(C+H+E) copy gate inputs and B×U×T
+        attention.
+        """
+        tokens, state = self.start(encoded)
+        feeds, copy_inputs, attentions = [], [], []
+        for t in range(target_ids.shape[1]):
+            state, copy_input, attention = self.decoder.step(
+                tokens, state, encoded.memory
+            )
+            feeds.append(state.feed)
+            copy_inputs.append(copy_input)
+            attentions.append(attention)
+            tokens = target_ids[:, t]
+            if teacher_forcing < 1.0:
+                with torch.no_grad():
+                    probs = self.decoder.probs(
+                        state.feed,
+                        copy_input,
+                        attention,
+                        encoded.source_ids,
+                        encoded.n_extended,
+                    )  # B×(V+X)
+                tokens = scheduled_sample(tokens, probs, teacher_forcing)
+        return (
+            torch.stack(feeds, 1),
+            torch.stack(copy_inputs, 1),
+            torch.stack(attentions, 1),
+        )
+
+    def start(self, encoded: Encoded) -> Tuple[Tensor, DecoderState]:
+        """BOS tokens and the decoder's initial state."""
+        states = encoded.memory.states
+        tokens = torch.full(
+            states.shape[:1], BOS_ID, dtype=torch.long, device=states.device
+        )
+        return tokens, encoded.state
+
+    def next_probs(
+        self, tokens: Tensor, state: DecoderState, encoded: Encoded
+    ) -> Tuple[Tensor, DecoderState]:
+        """One decoding step: B×(V+X) probabilities and the new state."""
+        state, copy_input, attention = self.decoder.step(tokens, state, encoded.memory)
+        probs = self.decoder.probs(
+            state.feed, copy_input, attention, encoded.source_ids, encoded.n_extended
+        )
+        return probs, state
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Run the block with the module in eval mode (no dropout), then put it
+    back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def scheduled_sample(gold: Tensor, probs: Tensor, teacher_forcing: float) -> Tensor:

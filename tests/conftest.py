@@ -1,5 +1,5 @@
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List
 
 import pytest
 import spacy
@@ -51,6 +51,16 @@ def cmu_dog_dir() -> Path:
 
 def read_examples(nlp: Language, path: Path, limit: int) -> List[Example]:
     return list(create_jsonl_reader(path, limit=limit)(nlp))
+
+
+def beam_search(**settings) -> Dict[str, Any]:
+    """A component's `decoding` config block: beam search with these settings."""
+    return {"@misc": "spacy-seq2seq.BeamSearch.v1", **settings}
+
+
+def sampling(**settings) -> Dict[str, Any]:
+    """A component's `decoding` config block: sampling with these settings."""
+    return {"@misc": "spacy-seq2seq.Sampling.v1", **settings}
 
 
 def make_summarizer_nlp(**config) -> Language:

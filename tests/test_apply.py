@@ -9,18 +9,26 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from spacy_seq2seq.apply import apply_file
+from spacy_seq2seq.apply import ApplyJob, apply_file
 from spacy_seq2seq.local_ray import init_ray
 from spacy_seq2seq.readers import create_dialogue_reader
 
-from .conftest import make_responder_nlp, make_summarizer_nlp, read_examples
+from .conftest import (
+    beam_search,
+    make_responder_nlp,
+    make_summarizer_nlp,
+    read_examples,
+    sampling,
+)
 
 
 @pytest.fixture(scope="module")
 def summarizer_path(reuters_dir, tmp_path_factory) -> Path:
     """A small summarizer initialized (not trained) on real pairs: applying
     it needs no quality, only the same texts as nlp.pipe."""
-    nlp = make_summarizer_nlp(min_count=1, beam_size=2, max_length=8)
+    nlp = make_summarizer_nlp(
+        min_count=1, decoding=beam_search(beam_size=2, max_length=8)
+    )
     examples = read_examples(nlp, reuters_dir / "dev.jsonl.gz", limit=50)
     nlp.initialize(lambda: examples)
     path = tmp_path_factory.mktemp("apply") / "summarizer"
@@ -45,7 +53,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_spacy_apply_keeps_the_summary_and_the_response(
     summarizer_path, texts, cmu_dog_dir, tmp_path
 ):
-    responder = make_responder_nlp(min_count=1, max_length=8)
+    responder = make_responder_nlp(min_count=1, decoding=sampling(max_length=8))
     read = create_dialogue_reader(cmu_dog_dir / "dev.jsonl.gz", limit=30)
     pairs = list(read(responder))
     responder.initialize(lambda: pairs)
@@ -132,12 +140,9 @@ def test_apply_reads_csv_and_writes_parquet(summarizer_path, texts, tmp_path):
         writer = csv.DictWriter(file_, ["id", "text"])
         writer.writeheader()
         writer.writerows({"id": f"r{i}", "text": t} for i, t in enumerate(texts))
-    counts = apply_file(
-        str(summarizer_path),
-        tmp_path / "in.csv",
-        tmp_path / "out.parquet",
-        progress=False,
-    )
+    paths = (summarizer_path, tmp_path / "in.csv", tmp_path / "out.parquet")
+    job = ApplyJob(*map(str, paths))
+    counts = apply_file(job, progress=False)
     assert counts == {"rows": len(texts), "errors": 0}
     table = pyarrow.parquet.read_table(tmp_path / "out.parquet").to_pylist()
     assert [row["id"] for row in table] == [f"r{i}" for i in range(len(texts))]
@@ -170,14 +175,13 @@ def test_apply_from_parquet_with_two_processes_equals_one(
         pyarrow.Table.from_pylist(records), tmp_path / "in.parquet"
     )
     for n_process in (1, 2):
-        apply_file(
-            str(summarizer_path),
+        paths = (
+            summarizer_path,
             tmp_path / "in.parquet",
             tmp_path / f"{n_process}.jsonl",
-            batch_size=5,
-            n_process=n_process,
-            progress=False,
         )
+        job = ApplyJob(*map(str, paths), batch_size=5)
+        apply_file(job, n_process=n_process, progress=False)
     one, two = (list(srsly.read_jsonl(tmp_path / f"{n}.jsonl")) for n in (1, 2))
     assert len(one) == len(texts) and one == two
 
@@ -196,13 +200,13 @@ def test_apply_on_ray_data_with_two_workers_equals_nlp_pipe(
     # 2 actors and a slot for the reads and writes
     init_ray(num_cpus=3, include_dashboard=False, log_to_driver=False)
     try:
-        counts = apply_with_ray(
+        job = ApplyJob(
             str(summarizer_path),
             str(tmp_path / "in.jsonl"),
             str(tmp_path / "out.parquet"),
             batch_size=4,
-            workers=2,
         )
+        counts = apply_with_ray(job, workers=2)
     finally:
         ray.shutdown()
     assert counts == {"rows": len(lines), "errors": 1}

@@ -209,6 +209,52 @@ def test_reuters_script_converts_a_small_archive_by_the_rules(tmp_path):
         ]
 
 
+BODY = (
+    "Oil prices rose sharply on Tuesday as OPEC ministers met in Vienna,\ntraders said."
+    "\n    The ministers are expected to agree on &lt;new quotas>.\n Reuter\n&#3;"
+)
+LONG_BODY = "The ministers met again on Wednesday and talked for hours. " * 5
+
+
+def test_reuters_body_option_keeps_whole_bodies_up_to_the_limit(
+    reuters_script, corpus, tmp_path, capsys
+):
+    stories = [
+        story(1, "TRAIN", "OIL PRICES RISE AS OPEC MEETS", BODY),
+        story(2, "TRAIN", "OPEC TALKS GO ON", LONG_BODY),  # 50 tokens: dropped
+        story(4, "NOT-USED", "OPEC MEETS AGAIN", BODY.replace("Tuesday", "Monday")),
+        story(9, "TEST", "OPEC MEETS", BODY.replace("Tuesday", "Friday")),
+    ]
+    files = {"reut2-000.sgm": "".join(stories).encode("latin-1")}
+    archive = write_archive(tmp_path / "reuters.tar.gz", files)
+    args = ["--text", "body", "--max-text-tokens", "40"]
+    result = run_script(REUTERS_SCRIPT, archive, tmp_path / "body", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert read_jsonl_gz(tmp_path / "body" / "train.jsonl.gz") == [
+        {
+            "text": "oil prices rose sharply on tuesday as opec ministers met in "
+            "vienna, traders said. the ministers are expected to agree on new quotas.",
+            "summary": "oil prices rise as opec meets",
+        }
+    ]
+    (test,) = read_jsonl_gz(tmp_path / "body" / "test.jsonl.gz")
+    assert test["text"].startswith("oil prices rose sharply on friday")
+    # A re-run writes the same bytes.
+    again = reuters_script.convert(archive, "body", 40)
+    for split, records in again.items():
+        corpus.write_jsonl_gz(records, tmp_path / f"{split}.jsonl.gz")
+        expected = (tmp_path / "body" / f"{split}.jsonl.gz").read_bytes()
+        assert (tmp_path / f"{split}.jsonl.gz").read_bytes() == expected
+    lead = reuters_script.convert(archive)
+    assert lead["train"][0]["text"] == (
+        "oil prices rose sharply on tuesday as opec ministers met in vienna, "
+        "traders said."
+    )
+    with pytest.raises(SystemExit):
+        reuters_script.main(archive, tmp_path / "bad", text="title", max_text_tokens=40)
+    assert "--text must be one of lead, body" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "files,problem",
     [

@@ -48,7 +48,7 @@ def test_responder_trains_and_samples_on_a_gpu(cmu_dog_dir):
         texts = [eg.predicted.text for eg in trained.examples[:8]] + [""]
         beam = [doc._.responses for doc in nlp.pipe(texts)]
         assert all(len(responses) == 5 for responses in beam)
-        search = nlp.get_pipe("responder").search
+        search = nlp.get_pipe("responder").decoding
         search.decoding, search.seed = "sampling", 3
         sampled = [doc._.response for doc in nlp.pipe(texts)]
         assert sampled == [nlp(text)._.response for text in texts]

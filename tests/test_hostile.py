@@ -24,6 +24,8 @@ from spacy_seq2seq.readers import (
     make_example,
 )
 
+from .conftest import beam_search, sampling
+
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 # A model small enough that a few updates take well under a second.
@@ -47,7 +49,12 @@ TEXTS = [source for source, _ in PAIRS]
 def tiny_nlp(factory: str = "seq2seq_summarizer", **config) -> Language:
     nlp = spacy.blank("en")
     name = "summarizer" if factory == "seq2seq_summarizer" else "responder"
-    config = {"model": TINY_MODEL, "min_count": 1, "beam_size": 2, **config}
+    config = {
+        "model": TINY_MODEL,
+        "min_count": 1,
+        "decoding": beam_search(beam_size=2),
+        **config,
+    }
     nlp.add_pipe(factory, name=name, config=config)
     return nlp
 
@@ -249,7 +256,11 @@ def test_spacy_evaluate_writes_the_scores_per_component(saved, tmp_path):
 # Where spaCy's own config validation rejects the type first (2.5 for an int,
 # "yes" for a bool), its error names the setting too.
 BAD_SETTINGS = [
-    ("seq2seq_summarizer", {"beam_size": "4"}, "beam_size must be an integer"),
+    (
+        "seq2seq_summarizer",
+        {"decoding": beam_search(beam_size="4")},
+        "beam_size must be an integer",
+    ),
     ("seq2seq_summarizer", {"vocab_size": 4}, "vocab_size must be at least 5"),
     (
         "seq2seq_summarizer",
@@ -275,18 +286,22 @@ BAD_SETTINGS = [
     ),
     (
         "seq2seq_summarizer",
-        {"length_penalty": "1.0"},
+        {"decoding": beam_search(length_penalty="1.0")},
         "length_penalty must be a number",
     ),
     (
         "seq2seq_summarizer",
-        {"no_repeat_ngram_size": 2.5},
+        {"decoding": beam_search(no_repeat_ngram_size=2.5)},
         "no_repeat_ngram_size",
     ),
-    ("seq2seq_summarizer", {"max_length": 0}, "max_length must be at least 1"),
     (
         "seq2seq_summarizer",
-        {"min_length": 9, "max_length": 5},
+        {"decoding": beam_search(max_length=0)},
+        "max_length must be at least 1",
+    ),
+    (
+        "seq2seq_summarizer",
+        {"decoding": beam_search(min_length=9, max_length=5)},
         "min_length .* must not exceed max_length",
     ),
     (
@@ -325,20 +340,31 @@ BAD_SETTINGS = [
         {"model": {**TINY_MODEL, "copy": "true"}},
         "copy",
     ),
-    ("seq2seq_responder", {"decoding": "greedy"}, "decoding must be one of"),
-    ("seq2seq_responder", {"top_p": 0.0}, "top_p must be <= 1.0 and > 0.0"),
-    ("seq2seq_responder", {"temperature": 0}, "temperature must be > 0.0"),
-    ("seq2seq_responder", {"top_k": -1}, "top_k must be at least 0"),
-    ("seq2seq_responder", {"seed": -1}, "seed must be at least 0"),
+    ("seq2seq_responder", {"decoding": "greedy"}, "decoding"),
+    ("seq2seq_responder", {"decoding": sampling(top_p=0.0)}, "top_p must be <= 1.0"),
+    ("seq2seq_responder", {"decoding": sampling(temperature=0)}, "temperature must"),
+    ("seq2seq_responder", {"decoding": sampling(top_k=-1)}, "top_k must be at least"),
+    ("seq2seq_responder", {"decoding": sampling(seed=-1)}, "seed must be at least 0"),
     (
         "seq2seq_responder",
-        {"decoding": "beam", "n_best": 6, "beam_size": 5},
+        {"decoding": beam_search(n_best=6, beam_size=5)},
         "n_best .* must not exceed beam_size",
     ),
     (
-        "seq2seq_responder",
-        {"turn_separator": ""},
-        "turn_separator must be a non-empty string",
+        "seq2seq_summarizer",
+        {
+            "model": {**TINY_MODEL, "attention": "none_init", "copy": False},
+            "coverage_loss_weight": 1.0,
+        },
+        "coverage_loss_weight needs a model with attention",
+    ),
+    (
+        "seq2seq_summarizer",
+        {
+            "model": {**TINY_MODEL, "attention": "none_every_step", "copy": False},
+            "decoding": beam_search(coverage_penalty=0.5),
+        },
+        "coverage_penalty needs a model with attention",
     ),
 ]
 
@@ -355,9 +381,7 @@ def test_bad_settings_name_the_setting_at_load(saved, tmp_path):
     path = Path(shutil.copytree(saved, tmp_path / "pipeline"))
     config = (path / "config.cfg").read_text()
     (path / "config.cfg").write_text(config.replace("beam_size = 2", 'beam_size = "4"'))
-    with pytest.raises(
-        ValueError, match=r"\[summarizer\] beam_size must be an integer"
-    ):
+    with pytest.raises(ValueError, match=r"beam_size must be an integer"):
         spacy.load(path)
 
 

@@ -3,8 +3,16 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from spacy_seq2seq.search import SearchSettings
-from spacy_seq2seq.torch_model import AttentionalSeq2SeqModule, RNNEncoder
+from spacy_seq2seq.decoding import BeamSearch, Sampling
+from spacy_seq2seq.search import sampling_uniforms
+from spacy_seq2seq.torch_model import (
+    AlignmentInputs,
+    AttentionalSeq2SeqModule,
+    GenerationInputs,
+    LossInputs,
+    RNNEncoder,
+    Sources,
+)
 from spacy_seq2seq.vocab import EOS_ID, TargetVocab
 
 
@@ -38,7 +46,7 @@ SOURCE_IDS = torch.tensor([[4, 20, 21, 7, 20], [22, 5, 6, 0, 0]])
 TARGET_IDS = torch.tensor([[20, 4, 21, EOS_ID], [22, 9, EOS_ID, 0]])
 
 
-def tiny_module(**settings) -> AttentionalSeq2SeqModule:
+def tiny_module(vocab_size: int = 20, **settings) -> AttentionalSeq2SeqModule:
     torch.manual_seed(0)
     defaults = dict(
         embed_width=6,
@@ -57,18 +65,20 @@ def tiny_module(**settings) -> AttentionalSeq2SeqModule:
         tie_embeddings=True,
         init="default",
     )
-    return AttentionalSeq2SeqModule(8, 20, **{**defaults, **settings})
+    return AttentionalSeq2SeqModule(8, vocab_size, **{**defaults, **settings})
+
+
+def tiny_sources(source: torch.Tensor) -> Sources:
+    return Sources(source, SOURCE_LENGTHS, SOURCE_IDS, 3)
 
 
 def test_training_loss_uses_the_search_distribution():
     """The cheap target-only log-probabilities equal the full distribution's."""
     module = tiny_module().eval()
-    source = torch.randn(2, 5, 8)
+    sources = tiny_sources(torch.randn(2, 5, 8))
     with torch.no_grad():
-        fast = module(source, SOURCE_LENGTHS, SOURCE_IDS, 3, TARGET_IDS)
-        smoothed_zero = module.sequence_losses(
-            module.encode(source, SOURCE_LENGTHS), SOURCE_IDS, 3, TARGET_IDS, 1e-9
-        )
+        fast = module(LossInputs(sources, TARGET_IDS))
+        smoothed_zero = module(LossInputs(sources, TARGET_IDS, label_smoothing=1e-9))
     assert torch.allclose(fast, smoothed_zero, atol=1e-4)
 
 
@@ -112,19 +122,60 @@ def test_module_variants_train_and_search(rnn_type, copy, tie_embeddings):
         rnn_type=rnn_type, dropout=0.1, copy=copy, tie_embeddings=tie_embeddings
     )
     source = torch.randn(2, 5, 8, requires_grad=True)
-    losses = module(
-        source, SOURCE_LENGTHS, SOURCE_IDS, 3, TARGET_IDS, label_smoothing=0.1
-    )
+    sources = tiny_sources(source)
+    losses = module(LossInputs(sources, TARGET_IDS, label_smoothing=0.1))
     assert losses.shape == (2,) and torch.isfinite(losses).all()
     losses.sum().backward()
     assert source.grad is not None and source.grad[1, 3:].abs().sum() == 0
-    module.eval()
-    settings = SearchSettings(beam_size=3, max_length=6)
-    with torch.no_grad():
-        ids, scores = module(source, SOURCE_LENGTHS, SOURCE_IDS, 3, search=settings)
-        greedy = SearchSettings(beam_size=1, max_length=6)
-        greedy_ids, _ = module(source, SOURCE_LENGTHS, SOURCE_IDS, 3, search=greedy)
+    ids, scores = module.generate(
+        GenerationInputs(sources, BeamSearch(beam_size=3, max_length=6))
+    )
+    greedy_ids, _ = module.generate(
+        GenerationInputs(sources, BeamSearch(beam_size=1, max_length=6))
+    )
     assert ids.shape[:2] == (2, 3) and greedy_ids.shape[:2] == (2, 1)
     assert (scores[:, :-1] >= scores[:, 1:]).all()  # best first
+    assert not scores.requires_grad
     if not copy:
         assert (ids < 20).all()  # copy-only ids need the copy distribution
+
+
+def test_generate_and_align_run_without_dropout():
+    """Decoding a module left in training mode (as thinc leaves it) gives
+    the eval-mode outputs, and leaves the module in training mode."""
+    module = tiny_module(dropout=0.5)
+    sources = tiny_sources(torch.randn(2, 5, 8))
+    decoding = Sampling(n_best=2, max_length=5, seed=3)
+    uniforms = torch.from_numpy(sampling_uniforms([[4, 20], [22, 5, 6]], decoding))
+    generation = GenerationInputs(sources, decoding, uniforms)
+    alignment = AlignmentInputs(sources, TARGET_IDS)
+    in_training = module.generate(generation), module.align(alignment)
+    assert module.training
+    module.eval()
+    in_eval = module.generate(generation), module.align(alignment)
+    for got, expected in zip(in_training, in_eval):
+        assert all(torch.equal(a, b) for a, b in zip(got, expected))
+
+
+def test_alignment_is_the_attention_and_the_copy_probability():
+    module = tiny_module().eval()
+    sources = tiny_sources(torch.randn(2, 5, 8))
+    attention, copied = module.align(AlignmentInputs(sources, TARGET_IDS))
+    assert attention.shape == (2, 4, 5) and copied.shape == (2, 4)
+    assert torch.allclose(attention.sum(-1), torch.ones(2, 4))
+    assert (attention[1, :, 3:] == 0).all()  # padding
+    assert ((copied > 0) & (copied < 1)).all()
+    fixed = tiny_module(attention="none_every_step", copy=False)
+    attention, copied = fixed.align(AlignmentInputs(sources, TARGET_IDS))
+    assert not fixed.attends and module.attends
+    assert (attention == 0).all() and (copied == 0).all()
+
+
+def test_sampling_needs_the_uniforms_of_each_source():
+    module = tiny_module()
+    sources = tiny_sources(torch.randn(2, 5, 8))
+    decoding = Sampling(n_best=2, max_length=5)
+    with pytest.raises(ValueError, match="uniforms"):
+        module.generate(GenerationInputs(sources, decoding))
+    with pytest.raises(ValueError, match=r"uniforms \(2, 2, 5\), not \(2, 1, 5\)"):
+        module.generate(GenerationInputs(sources, decoding, torch.rand(2, 1, 5)))

@@ -209,7 +209,7 @@ def test_evaluate_script_writes_every_score_with_the_decoding_settings(
     run([*args, "--search", "no_repeat_ngram_size=1"], tmp_path, 300)
     metrics = srsly.read_json(tmp_path / "metrics.json")
     assert metrics["docs"] == 10
-    assert metrics["search"]["no_repeat_ngram_size"] == 1
+    assert metrics["decoding"]["no_repeat_ngram_size"] == 1
     scores = metrics["scores"]
     assert set(scores) == {
         "summary_rouge1",

@@ -8,9 +8,10 @@ import spacy
 from spacy.training import Example
 
 from spacy_seq2seq import Conversation
+from spacy_seq2seq.decoding import changed_decoding
 from spacy_seq2seq.scorers import distinct, score_responses
 
-from .conftest import make_responder_nlp
+from .conftest import beam_search, make_responder_nlp, sampling
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "responder.cfg"
 
@@ -68,7 +69,10 @@ def test_long_context_is_truncated_to_its_end_with_one_warning(trained_responder
 
 @pytest.mark.parametrize("decoding", ["beam", "sampling"])
 def test_n_best_candidates_are_distinct_and_sorted(trained_responder, decoding):
-    nlp = make_responder_nlp(min_count=1, decoding=decoding, n_best=5)
+    block = (
+        beam_search(n_best=5, beam_size=5) if decoding == "beam" else sampling(n_best=5)
+    )
+    nlp = make_responder_nlp(min_count=1, decoding=block)
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     for doc in nlp.pipe(contexts(trained_responder, 10)):
         texts = [text for text, _ in doc._.responses]
@@ -81,10 +85,9 @@ def test_n_best_candidates_are_distinct_and_sorted(trained_responder, decoding):
         assert texts[0] == doc._.response
 
 
-def sampling(nlp, **settings):
-    search = nlp.get_pipe("responder").search
-    for key, value in {"decoding": "sampling", "top_p": 0.9, **settings}.items():
-        setattr(search, key, value)
+def decode_with(nlp, kind="sampling", **settings):
+    responder = nlp.get_pipe("responder")
+    responder.decoding = changed_decoding(responder.decoding, kind, **settings)
     return nlp
 
 
@@ -92,36 +95,33 @@ def test_sampling_with_a_seed_is_reproducible(trained_responder):
     nlp = make_responder_nlp(min_count=1)
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     texts = contexts(trained_responder, 12)
-    first = replies(sampling(nlp, seed=1), texts)
+    first = replies(decode_with(nlp, seed=1), texts)
     assert replies(nlp, texts) == first
     # the same reply alone as in a batch, in any order
     assert [nlp(text)._.response for text in reversed(texts)] == first[::-1]
-    assert replies(sampling(nlp, seed=2), texts) != first
+    assert replies(decode_with(nlp, seed=2), texts) != first
     # sampling gives other replies than the beam
-    beam = replies(sampling(nlp, decoding="beam"), texts)
+    beam = replies(decode_with(nlp, "beam"), texts)
     assert beam != first
 
 
 def test_sampled_n_best_and_top_k(trained_responder):
     nlp = make_responder_nlp(min_count=1)
     nlp.from_bytes(trained_responder.nlp.to_bytes())
-    sampling(nlp, n_best=4, top_k=1, top_p=1.0)
+    decode_with(nlp, n_best=4, top_k=1, top_p=1.0)
     # top_k = 1 keeps only the likeliest word: every sample is the greedy reply
     doc = nlp(contexts(trained_responder, 1)[0])
     assert len(doc._.responses) == 1
-    sampling(nlp, decoding="beam", beam_size=1, n_best=1)
+    decode_with(nlp, "beam", beam_size=1, n_best=1)
     assert doc._.response == nlp(doc.text)._.response
 
 
 def test_context_ngram_blocking_changes_the_replies(trained_responder):
     nlp = make_responder_nlp(min_count=1)
     nlp.from_bytes(trained_responder.nlp.to_bytes())
-    search = nlp.get_pipe("responder").search
     texts = contexts(trained_responder, 20)
-    search.no_repeat_context_ngram_size = 0
-    free = replies(nlp, texts)
-    search.no_repeat_context_ngram_size = 2
-    blocked = replies(nlp, texts)
+    free = replies(decode_with(nlp, no_repeat_context_ngram_size=0), texts)
+    blocked = replies(decode_with(nlp, no_repeat_context_ngram_size=2), texts)
     assert free != blocked
     for text, reply in zip(texts, blocked):
         source = nlp.make_doc(text)

@@ -1,20 +1,30 @@
+import dataclasses
+from typing import List, NamedTuple, Tuple
+
 import pytest
 import torch
 
+from spacy_seq2seq.decoding import BeamSearch, Sampling
 from spacy_seq2seq.search import (
-    SearchSettings,
+    SourceRows,
+    StepModel,
+    beam_search,
     block_tokens,
     draw,
+    length_normalizer,
     sampling_uniforms,
     truncate_distribution,
 )
-from spacy_seq2seq.vocab import EOS_ID, PAD_ID
+from spacy_seq2seq.torch_model import Sources
+from spacy_seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID
+
+from .test_model import tiny_module
 
 NO_SOURCE = torch.zeros((1, 0), dtype=torch.long)
 
 
 def test_no_repeat_ngram_blocking():
-    settings = SearchSettings(no_repeat_ngram_size=2, min_length=0)
+    settings = BeamSearch(no_repeat_ngram_size=2, min_length=0)
     history = torch.tensor([[5, 6, 5, 7, 5]])
     blocked = block_tokens(torch.ones(1, 10), history, NO_SOURCE, settings)
     assert blocked[0, 5] == 1
@@ -24,7 +34,7 @@ def test_no_repeat_ngram_blocking():
 
 
 def test_context_ngram_blocking_stops_copying_the_source():
-    settings = SearchSettings(no_repeat_context_ngram_size=3, min_length=0)
+    settings = BeamSearch(no_repeat_context_ngram_size=3, min_length=0)
     source = torch.tensor([[5, 6, 7, 8, 6, 9, PAD_ID]])
     # "5 6" was said in the source, followed by 7: 7 would repeat a trigram
     blocked = block_tokens(torch.ones(1, 12), torch.tensor([[5, 6]]), source, settings)
@@ -39,7 +49,7 @@ def test_context_ngram_blocking_stops_copying_the_source():
 
 
 def test_min_length_blocks_eos():
-    settings = SearchSettings(min_length=3)
+    settings = BeamSearch(min_length=3)
     blocked = block_tokens(
         torch.ones(1, 10), torch.tensor([[5, 6]]), NO_SOURCE, settings
     )
@@ -50,7 +60,7 @@ def test_top_k_and_top_p_keep_the_best_tokens():
     probs = torch.tensor([[0.1, 0.4, 0.2, 0.3]])
 
     def kept(**settings) -> list:
-        return (truncate_distribution(probs, SearchSettings(**settings)) > 0).tolist()
+        return (truncate_distribution(probs, Sampling(**settings)) > 0).tolist()
 
     assert kept(top_k=2) == [[False, True, False, True]]
     # 0.4 + 0.3 reaches 0.65: the nucleus is those two
@@ -61,12 +71,12 @@ def test_top_k_and_top_p_keep_the_best_tokens():
 
 def test_temperature_sharpens_or_flattens():
     probs = torch.tensor([[0.2, 0.8]])
-    cold = truncate_distribution(probs, SearchSettings(temperature=0.5))
-    hot = truncate_distribution(probs, SearchSettings(temperature=2.0))
+    cold = truncate_distribution(probs, Sampling(temperature=0.5))
+    hot = truncate_distribution(probs, Sampling(temperature=2.0))
     cold, hot = cold / cold.sum(), hot / hot.sum()
     assert cold[0, 1] > 0.8 > hot[0, 1] > 0.5
     # tiny temperatures do not underflow to all zeros
-    frozen = truncate_distribution(probs, SearchSettings(temperature=0.01))
+    frozen = truncate_distribution(probs, Sampling(temperature=0.01))
     assert frozen[0, 1] == 1.0
 
 
@@ -81,25 +91,131 @@ def test_draw_follows_the_distribution_and_skips_zeros():
 
 
 def test_sampling_uniforms_depend_on_seed_and_source_only():
-    settings = SearchSettings(decoding="sampling", n_best=2, max_length=5, seed=1)
-    first = sampling_uniforms([[5, 6, 7], [8]], settings)
-    again = sampling_uniforms([[8], [5, 6, 7]], settings)
+    decoding = Sampling(n_best=2, max_length=5, seed=1)
+    first = sampling_uniforms([[5, 6, 7], [8]], decoding)
+    again = sampling_uniforms([[8], [5, 6, 7]], decoding)
     assert first.shape == (2, 2, 5)
     assert (first[0] == again[1]).all()
-    settings.seed = 2
-    assert not (sampling_uniforms([[5, 6, 7]], settings)[0] == first[0]).all()
+    reseeded = dataclasses.replace(decoding, seed=2)
+    assert not (sampling_uniforms([[5, 6, 7]], reseeded)[0] == first[0]).all()
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        SearchSettings(decoding="greedy"),
-        SearchSettings(beam_size=2, n_best=3),
-        SearchSettings(decoding="sampling", top_p=0.0),
-        SearchSettings(decoding="sampling", temperature=0.0),
-        SearchSettings(min_length=40, max_length=30),
-    ],
-)
-def test_bad_search_settings_are_clear_errors(settings):
-    with pytest.raises(ValueError, match="must"):
-        settings.validate()
+# Three words (ids 4-6) after PAD, BOS, EOS and UNK, which the search never
+# generates; sequences of up to four tokens.
+N_WORDS, MAX_LENGTH = 3, 4
+# every hypothesis a beam holds at the last step, finished ones included
+N_HYPOTHESES = sum(N_WORDS**n for n in range(1, MAX_LENGTH + 1))
+LENGTHS = torch.tensor([4, 2, 3, 1])
+SOURCE_IDS = torch.tensor([[4, 5, 6, 4], [6, 6, 0, 0], [6, 4, 5, 0], [5, 0, 0, 0]])
+
+
+class TableRows(NamedTuple):
+    """The rows of a `TableModel`: its state and its encoded sources."""
+
+    sources: torch.Tensor  # N, the source each row decodes
+    source_ids: torch.Tensor  # N×T
+    mask: torch.Tensor  # N×T
+    coverage: torch.Tensor  # N×T, zeros
+
+    def select(self, rows: torch.Tensor) -> "TableRows":
+        return TableRows(*(tensor[rows] for tensor in self))
+
+
+class TableModel:
+    """A model for the search (search.StepModel) whose next-token
+    probabilities are looked up by source and previous token; EOS gets
+    likelier from one source to the next, so that sources finish at
+    different steps and leave the search early."""
+
+    def __init__(self, n_sources: int, width: int) -> None:
+        logits = torch.randn(n_sources, width, N_WORDS + 1)  # EOS, words
+        logits[:, :, 0] += torch.linspace(-2.0, 2.0, n_sources).unsqueeze(1)
+        self.table = torch.zeros(n_sources, width, width)
+        self.table[:, :, EOS_ID] = logits.softmax(-1)[:, :, 0]
+        self.table[:, :, 4 : 4 + N_WORDS] = logits.softmax(-1)[:, :, 1:]
+
+    def start(self, encoded: TableRows) -> Tuple[torch.Tensor, TableRows]:
+        return torch.full_like(encoded.sources, BOS_ID), encoded
+
+    def next_probs(
+        self, tokens: torch.Tensor, state: TableRows, encoded: TableRows
+    ) -> Tuple[torch.Tensor, TableRows]:
+        return self.table[encoded.sources, tokens].clone(), state
+
+
+def exhaustive_best(
+    model: StepModel, encoded: SourceRows, decoding: BeamSearch
+) -> List[Tuple[List[int], float]]:
+    """Each source's best sequence and its normalised score, found by
+    scoring every sequence the search could produce: all continuations of
+    every prefix, each ending at EOS or at max_length."""
+    best = []
+    for row in range(len(encoded.source_ids)):
+        source = encoded.select(torch.tensor([row]))
+        tokens, state = model.start(source)
+        prefixes, scores = [[]], torch.zeros(1)
+        complete = []
+        for step in range(decoding.max_length):
+            probs, state = model.next_probs(tokens, state, source)
+            history = torch.tensor(prefixes, dtype=torch.long).view(len(prefixes), -1)
+            probs = block_tokens(probs, history, source.source_ids, decoding)
+            parents, next_tokens = probs.nonzero(as_tuple=True)
+            next_scores = scores[parents] + probs[parents, next_tokens].log()
+            live = []
+            for i, (parent, token) in enumerate(
+                zip(parents.tolist(), next_tokens.tolist())
+            ):
+                sequence = prefixes[parent] + [token]
+                if token == EOS_ID or step == decoding.max_length - 1:
+                    normalizer = length_normalizer(
+                        torch.tensor(len(sequence)), decoding.length_penalty
+                    )
+                    complete.append((sequence, float(next_scores[i] / normalizer)))
+                else:
+                    live.append(i)
+            keep = torch.tensor(live, dtype=torch.long)
+            prefixes = [prefixes[parents[i]] + [int(next_tokens[i])] for i in live]
+            tokens, scores = next_tokens[keep], next_scores[keep]
+            state, source = state.select(parents[keep]), source.select(parents[keep])
+        best.append(max(complete, key=lambda sequence_score: sequence_score[1]))
+    return best
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+@pytest.mark.parametrize("model_kind", ["module", "table"])
+def test_a_beam_of_every_hypothesis_finds_the_exhaustive_best(
+    model_kind, length_penalty
+):
+    """With a beam as wide as the number of hypotheses, beam search finds
+    the best sequence. With a length penalty, stopping once the best
+    hypothesis has finished is exact as long as no continuation raises a
+    normalised score, which takes a next token of probability near 1: the
+    models' are far from it."""
+    decoding = BeamSearch(
+        beam_size=N_HYPOTHESES, max_length=MAX_LENGTH, length_penalty=length_penalty
+    )
+    torch.manual_seed(0)
+    model: StepModel
+    if model_kind == "module":
+        # copy-only ids, never generated without copy, widen the
+        # distribution so that each row's top K holds every continuation
+        n_extended = N_HYPOTHESES - (4 + N_WORDS)
+        module = tiny_module(4 + N_WORDS, copy=False, coverage=True).eval()
+        sources = Sources(torch.randn(4, 4, 8), LENGTHS, SOURCE_IDS, n_extended)
+        model, encoded = module, module.encode(sources)
+    else:
+        model = TableModel(len(LENGTHS), N_HYPOTHESES)
+        positions = torch.arange(SOURCE_IDS.shape[1]).unsqueeze(0)
+        mask = positions < LENGTHS.unsqueeze(1)
+        encoded = TableRows(
+            torch.arange(len(LENGTHS)), SOURCE_IDS, mask, torch.zeros(mask.shape)
+        )
+    with torch.no_grad():
+        expected = exhaustive_best(model, encoded, decoding)
+        ids, scores = beam_search(model, encoded, decoding)
+    for row, (sequence, score) in enumerate(expected):
+        best = ids[row, 0]
+        assert best[best != PAD_ID].tolist() == sequence
+        assert scores[row, 0].item() == pytest.approx(score, abs=1e-5)
+    if model_kind == "table":  # the sources end at different lengths
+        assert len({len(sequence) for sequence, _ in expected}) > 1

@@ -10,8 +10,8 @@ import numpy
 import pytest
 from spacy.language import Language
 
+from spacy_seq2seq.decoding import BeamSearch
 from spacy_seq2seq.local_ray import init_ray
-from spacy_seq2seq.search import SearchSettings
 
 from .conftest import make_responder_nlp, make_summarizer_nlp
 from .serving import copy_pipeline, running
@@ -76,8 +76,8 @@ def post_all(url: str, requests: List[Dict[str, Any]]) -> List[httpx.Response]:
 
 def decode_alone(service: Seq2SeqService, text: str, **settings) -> Any:
     """What the pipeline gives for the text decoded on its own."""
-    search = service.spec.search_settings(settings)
-    with service.component.decoding(search):
+    decoding = service.spec.decoding(settings)
+    with service.component.using_decoding(decoding):
         return service.nlp(text)
 
 
@@ -112,12 +112,12 @@ def test_a_summary_never_depends_on_its_batch_mates(summarizer, trained):
         expected = decode_alone(service, text, **body)._.summary
         assert response.json()["summaries"] == [expected]
     # the component's own settings are back
-    assert service.component.search == trained.nlp.get_pipe("summarizer").search
+    assert service.component.decoding == trained.nlp.get_pipe("summarizer").decoding
 
 
 def test_a_sampled_reply_never_depends_on_its_batch_mates(responder, trained_responder):
     service, url = responder
-    assert service.component.search.decoding == "sampling"
+    assert service.component.decoding.name == "sampling"
     contexts = [eg.predicted.text for eg in trained_responder.examples[:12]]
     settings = [{}, {"seed": 7, "n_best": 3}, {"decoding": "beam", "n_best": 2}]
     requests = [
@@ -212,7 +212,7 @@ def test_health_and_info_describe_the_pipeline(summarizer):
     info = httpx.get(f"{url}/v1/info").json()
     assert info["components"] == ["summarizer", "fail_on_poison"]
     assert info["component"] == "summarizer" and info["task"] == "summarize"
-    assert info["decoding"]["beam_size"] == service.component.search.beam_size
+    assert info["decoding"]["beam_size"] == service.component.decoding.beam_size
     assert info["limits"]["max_batch_size"] == LIMITS.max_batch_size
     assert "/v1/summarize" in httpx.get(f"{url}/openapi.json").json()["paths"]
 
@@ -304,10 +304,7 @@ def test_a_failing_batch_fails_only_its_requests(summarizer, trained):
     # and the server keeps serving, with the component's own settings
     again = httpx.post(f"{url}/v1/summarize", json={"texts": texts[:1]}, timeout=60)
     assert again.json()["summaries"] == expected[:1]
-    assert (
-        service.component.search.beam_size
-        == trained.nlp.get_pipe("summarizer").search.beam_size
-    )
+    assert service.component.decoding == trained.nlp.get_pipe("summarizer").decoding
 
 
 def test_the_wrong_task_is_a_404_that_says_the_right_one(summarizer):
@@ -345,17 +342,20 @@ def test_batcher_keeps_batches_within_max_batch_size_and_fails_one_batch_only():
     assert isinstance(results[10], RuntimeError) and results[11] == 42
 
 
-def test_search_settings_are_checked_when_decoding(trained):
+def test_decoding_settings_are_checked_where_they_are_built(trained):
     component = trained.nlp.get_pipe("summarizer")
     with pytest.raises(ValueError, match="beam_size must be at least 1"):
-        with component.decoding(SearchSettings(beam_size=0)):
+        BeamSearch(beam_size=0)
+    with pytest.raises(ValueError, match="decoding must be a registered decoding"):
+        with component.using_decoding({"beam_size": 1}):
             pass
-    with component.decoding(
-        SearchSettings(beam_size=1, max_length=2), store_attention=True
+    own = component.decoding
+    with component.using_decoding(
+        BeamSearch(beam_size=1, max_length=2), store_attention=True
     ):
         doc = trained.nlp(trained.examples[0].predicted.text)
         assert len(doc._.summary_attention["target"]) <= 2
-    assert component.search.beam_size == 4 and not component.store_attention
+    assert component.decoding == own and not component.store_attention
 
 
 def free_port() -> int:

@@ -50,7 +50,7 @@ def test_chat_page_two_messages_two_replies_then_start_over(trained_responder, b
         users = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".turn.user")]
         assert users == messages
         # the page's conversation is the server's: the same replies
-        with service.component.decoding(service.component.search):
+        with service.component.using_decoding(service.component.decoding):
             first = nlp(messages[0])._.response
             second = nlp(service.spec.reply_context([messages[0], first, messages[1]]))
         assert replies == [first, second._.response]
@@ -67,8 +67,8 @@ def test_chat_page_two_messages_two_replies_then_start_over(trained_responder, b
         browser.find_element(By.ID, "n-best").send_keys("3")
         browser.find_element(By.ID, "message").send_keys(messages[0] + "\n")
         wait_for(browser, ".turn.bot .reply", 1)
-        search = dataclasses.replace(service.component.search, n_best=3)
-        with service.component.decoding(search):
+        decoding = dataclasses.replace(service.component.decoding, n_best=3)
+        with service.component.using_decoding(decoding):
             doc = nlp(messages[0])
         reply = browser.find_element(By.CSS_SELECTOR, ".turn.bot .reply").text
         assert reply == doc._.response

@@ -7,8 +7,14 @@ import pytest
 import spacy
 import torch
 
-from spacy_seq2seq.architectures import pad_inputs
-from spacy_seq2seq.search import SearchSettings, beam_search, single_path_search
+from spacy_seq2seq.architectures import (
+    pad_sources,
+    to_torch_sources,
+    torch_device,
+    torch_module,
+)
+from spacy_seq2seq.decoding import BeamSearch
+from spacy_seq2seq.search import beam_search, single_path_search
 
 from .conftest import make_summarizer_nlp
 
@@ -40,20 +46,17 @@ def test_training_overfits_real_pairs(overfitted):
 
 def test_beam_size_one_is_greedy_search(trained):
     model = trained.nlp.get_pipe("summarizer").model
-    wrapper = model.get_ref("seq2seq")
     docs = [eg.predicted for eg in trained.examples[:16]]
-    component = trained.nlp.get_pipe("summarizer")
-    batch, _ = component._make_batch(docs)
+    sources, _ = trained.nlp.get_pipe("summarizer")._read_sources(docs)
     vectors = model.get_ref("tok2vec").predict(docs)
-    inputs = pad_inputs(model, batch, vectors, list(range(len(docs))))
-    args, _ = wrapper.attrs["convert_inputs"](wrapper, inputs, False)
-    source_ids, n_extended = args.kwargs["source_ids"], args.kwargs["n_extended"]
-    module = wrapper.shims[0]._model.eval()
-    settings = SearchSettings(beam_size=1, max_length=20, no_repeat_ngram_size=3)
+    rows = list(range(len(docs)))
+    padded = pad_sources(model, sources, vectors, [0] * len(docs), rows)
+    module = torch_module(model).eval()
+    decoding = BeamSearch(beam_size=1, max_length=20, no_repeat_ngram_size=3)
     with torch.no_grad():
-        encoded = module.encode(args.kwargs["source"], args.kwargs["source_lengths"])
-        greedy = single_path_search(module, encoded, source_ids, n_extended, settings)
-        beam = beam_search(module, encoded, source_ids, n_extended, settings)
+        encoded = module.encode(to_torch_sources(padded, torch_device(model)))
+        greedy = single_path_search(module, encoded, decoding)
+        beam = beam_search(module, encoded, decoding)
     assert greedy[0].tolist() == beam[0].tolist()
     assert torch.allclose(greedy[1], beam[1])
 

@@ -6,16 +6,23 @@ import torch
 from thinc.api import Model
 
 from spacy_seq2seq.architectures import AttentionalSeq2Seq
+from spacy_seq2seq.attention import ATTENTION_KINDS, FIXED_CONTEXTS
+from spacy_seq2seq.decoding import BeamSearch
 from spacy_seq2seq.schedules import (
     ExponentialDecay,
     InverseSigmoidDecay,
     LinearDecay,
     TeacherForcing,
 )
-from spacy_seq2seq.search import SearchSettings, coverage_penalty
-from spacy_seq2seq.torch_model import RNNEncoder, scheduled_sample
+from spacy_seq2seq.search import coverage_penalty
+from spacy_seq2seq.torch_model import (
+    GenerationInputs,
+    LossInputs,
+    RNNEncoder,
+    scheduled_sample,
+)
 
-from .test_model import SOURCE_IDS, SOURCE_LENGTHS, TARGET_IDS, tiny_module
+from .test_model import TARGET_IDS, tiny_module, tiny_sources
 
 ATTENTIONS = [
     {"attention": "additive"},
@@ -30,7 +37,7 @@ NO_ATTENTION = {"copy": False, "input_feeding": False}
 
 def losses(module, source, **kwargs):
     torch.manual_seed(1)
-    return module(source, SOURCE_LENGTHS, SOURCE_IDS, 3, TARGET_IDS, **kwargs)
+    return module(LossInputs(tiny_sources(source), TARGET_IDS, **kwargs))
 
 
 def with_baseline_weights(**settings):
@@ -48,16 +55,16 @@ def with_baseline_weights(**settings):
 @pytest.mark.parametrize("settings", ATTENTIONS, ids=lambda s: s["attention"])
 def test_attention_weights_are_a_distribution_over_real_tokens(settings, window):
     module = tiny_module(**settings, attention_window=window, coverage=True)
-    encoded = module.encode(torch.randn(2, 5, 8), SOURCE_LENGTHS)
-    tokens, state, feed = module.start(encoded)
+    encoded = module.encode(tiny_sources(torch.randn(2, 5, 8)))
+    tokens, state = module.start(encoded)
     for token in TARGET_IDS.T:
-        state, feed, _, attention = module.decoder.step(tokens, state, feed, encoded)
+        state, _, attention = module.decoder.step(tokens, state, encoded.memory)
         assert (attention[1, 3:] == 0).all()  # padding
         assert torch.allclose(attention.sum(-1), torch.ones(2))
         if window:  # at most 2D + 1 positions
             assert ((attention > 0).sum(-1) <= 3).all()
         tokens = token
-    assert torch.allclose(module.coverage(state).sum(-1), torch.full((2,), 4.0))
+    assert torch.allclose(state.coverage.sum(-1), torch.full((2,), 4.0))
 
 
 SETTINGS = [
@@ -103,17 +110,43 @@ def test_fixed_contexts_do_not_read_the_encoder_states(attention):
     settings = NO_ATTENTION if attention != "additive" else {}
     module = tiny_module(attention=attention, **settings).eval()
     with torch.no_grad():
-        encoded = module.encode(torch.randn(2, 5, 8), SOURCE_LENGTHS)
-        noise = torch.randn_like(encoded.memory)
-        scores = module.decoder.attention
-        keys = noise if scores is None else scores.keys(noise)
-        scrambled = encoded._replace(memory=noise, keys=keys)
-        args = (SOURCE_IDS, 3, TARGET_IDS, 0.0)
-        same = torch.allclose(
-            module.sequence_losses(encoded, *args),
-            module.sequence_losses(scrambled, *args),
+        encoded = module.encode(tiny_sources(torch.randn(2, 5, 8)))
+        noise = torch.randn_like(encoded.memory.states)
+        keys = module.decoder.attention.keys(noise)
+        scrambled = encoded._replace(
+            memory=encoded.memory._replace(states=noise, keys=keys)
         )
-    assert same == (attention != "additive")
+        outputs, _, weights = module.read_targets(encoded, TARGET_IDS)
+        scrambled_outputs, _, _ = module.read_targets(scrambled, TARGET_IDS)
+    assert torch.equal(outputs, scrambled_outputs) == (attention != "additive")
+    assert (weights == 0).all() == (attention != "additive")
+
+
+@pytest.mark.parametrize(
+    "attention,settings,message",
+    [
+        ("none_init", {}, 'copy needs attention; with attention = "none_init"'),
+        ("none_every_step", {"copy": False, "coverage": True}, "coverage needs"),
+        ("none_init", {"copy": False, "attention_window": 3}, "window needs"),
+        ("dot", {"attention_heads": 2}, 'needs attention = "multihead"'),
+        ("multihead", {"attention_heads": 3, "attention_width": 5}, "divisible"),
+        ("luong", {}, "attention must be one of 'additive', 'dot'"),
+    ],
+)
+def test_conflicting_settings_are_rejected_when_the_module_is_built(
+    attention, settings, message
+):
+    with pytest.raises(ValueError, match=message):
+        tiny_module(attention=attention, **settings)
+
+
+def test_every_attention_kind_is_registered_and_says_whether_it_attends():
+    assert set(FIXED_CONTEXTS) == {"none_init", "none_every_step"}
+    for kind in ATTENTION_KINDS:
+        settings = NO_ATTENTION if kind in FIXED_CONTEXTS else {}
+        heads = {"attention_heads": 5} if kind == "multihead" else {}
+        module = tiny_module(attention=kind, **settings, **heads)
+        assert module.attends == (kind not in FIXED_CONTEXTS)
 
 
 @pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
@@ -140,14 +173,12 @@ def test_coverage_loss_adds_the_overlap_of_attention_and_coverage():
     with torch.no_grad():
         plain = losses(module, source)
         weighted = losses(module, source, coverage_loss_weight=0.5)
-        encoded = module.encode(source, SOURCE_LENGTHS)
-        tokens, state, feed = module.start(encoded)
+        encoded = module.encode(tiny_sources(source))
+        tokens, state = module.start(encoded)
         overlap = torch.zeros(2)
         for t in range(TARGET_IDS.shape[1]):
-            coverage = module.coverage(state)
-            state, feed, _, attention = module.decoder.step(
-                tokens, state, feed, encoded
-            )
+            coverage = state.coverage
+            state, _, attention = module.decoder.step(tokens, state, encoded.memory)
             real = TARGET_IDS[:, t] != 0
             overlap += torch.minimum(attention, coverage).sum(-1) * real
             tokens = TARGET_IDS[:, t]
@@ -161,24 +192,30 @@ def test_coverage_penalty_is_gnmts():
     penalty = coverage_penalty(coverage, mask, 0.2)
     expected = 0.2 * torch.tensor([0.5, 1e-6 * 0.25]).log()
     assert torch.allclose(penalty, expected)
-    with pytest.raises(ValueError, match="attention"):
-        coverage_penalty(None, mask, 0.2)
 
 
 def test_coverage_penalty_changes_the_beam_scores():
     module = tiny_module(coverage=True).eval()
-    source = torch.randn(2, 5, 8)
+    sources = tiny_sources(torch.randn(2, 5, 8))
     results = []
     for beta in (0.0, 1.0):
         # two steps can't cover the five source tokens
-        settings = SearchSettings(beam_size=3, max_length=2, coverage_penalty=beta)
-        with torch.no_grad():
-            results.append(
-                module(source, SOURCE_LENGTHS, SOURCE_IDS, 3, search=settings)
-            )
+        decoding = BeamSearch(beam_size=3, max_length=2, coverage_penalty=beta)
+        results.append(module.generate(GenerationInputs(sources, decoding)))
     (_, plain), (_, penalised) = results
     assert (penalised[:, :-1] >= penalised[:, 1:]).all()  # best first
     assert not torch.allclose(penalised, plain)
+
+
+@pytest.mark.parametrize("attention", FIXED_CONTEXTS)
+def test_coverage_settings_need_a_model_with_attention(attention):
+    module = tiny_module(attention=attention, **NO_ATTENTION)
+    sources = tiny_sources(torch.randn(2, 5, 8))
+    decoding = BeamSearch(beam_size=2, max_length=2, coverage_penalty=0.5)
+    with pytest.raises(ValueError, match="coverage_penalty needs a model with"):
+        module.generate(GenerationInputs(sources, decoding))
+    with pytest.raises(ValueError, match="coverage_loss_weight needs a model with"):
+        losses(module, sources.vectors, coverage_loss_weight=0.5)
 
 
 def test_teacher_forcing_below_one_feeds_samples():
@@ -270,8 +307,19 @@ def test_unidirectional_encoder_takes_an_odd_width():
     )
 
 
-@pytest.mark.parametrize("setting", ["coverage_loss_weight", "coverage_penalty"])
-def test_negative_coverage_weights_are_an_error(setting):
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"coverage_loss_weight": -0.1},
+        {
+            "decoding": {
+                "@misc": "spacy-seq2seq.BeamSearch.v1",
+                "coverage_penalty": -0.1,
+            }
+        },
+    ],
+)
+def test_negative_coverage_weights_are_an_error(config):
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="must be >= 0"):
-        nlp.add_pipe("seq2seq_summarizer", config={setting: -0.1})
+        nlp.add_pipe("seq2seq_summarizer", config=config)

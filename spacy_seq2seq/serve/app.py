@@ -154,9 +154,9 @@ def create_app(
             exc = StarletteHTTPException(400, NOT_JSON)  # not UTF-8, say what is
         return await http_exception_handler(request, exc)
 
-    def settings_of(request: Decoding, names: Tuple[str, ...]) -> Any:
+    def decoding_of(request: Decoding, names: Tuple[str, ...]) -> Any:
         try:
-            return spec.search_settings(request.overrides(names))
+            return spec.decoding(request.overrides(names))
         except SettingsError as e:
             raise unprocessable(e.field, str(e))
 
@@ -204,9 +204,9 @@ def create_app(
                 f"{limits.max_batch_size} a request (--max-batch-size)",
             )
         check_length("texts", request.texts)
-        search = settings_of(request, spec.settings_names)
+        decoding = decoding_of(request, spec.settings_names)
         decoded = await decode_all(
-            [DecodeTask(text, search, request.attention) for text in request.texts]
+            [DecodeTask(text, decoding, request.attention) for text in request.texts]
         )
         return SummarizeResponse(
             summaries=[d.text for d in decoded],
@@ -218,7 +218,7 @@ def create_app(
         """Reply to a conversation: the n-best (reply, score) candidates, the
         best first, and with "message" the conversation's id."""
         check_task("reply")
-        search = settings_of(request, spec.settings_names)
+        decoding = decoding_of(request, spec.settings_names)
         conversation_id = request.conversation_id
         if request.turns is not None:
             check_length("turns", request.turns)
@@ -240,7 +240,7 @@ def create_app(
                     )
                 turns = stored
             turns = turns + [request.message]
-        task = DecodeTask(spec.reply_context(turns), search, request.attention)
+        task = DecodeTask(spec.reply_context(turns), decoding, request.attention)
         (decoded,) = await decode_all([task])
         if request.message is not None:
             conversations.add(conversation_id, request.message, decoded.text)

@@ -16,10 +16,10 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import spacy
 from spacy.language import Language
 
+from ..component import Seq2SeqComponent
 from ..conversation import find_component, join_turns
-from ..pipeline_component import Seq2SeqComponent
+from ..decoding import Decoding, changed_decoding, settings_of
 from ..responder import ResponderComponent
-from ..search import SearchSettings
 from ..settings import check_int
 
 # The decoding settings a request may set, by task. A summary is the best
@@ -89,13 +89,13 @@ class DecodeTask:
     """One text to decode, with the settings of the request it came in."""
 
     text: str
-    search: SearchSettings
+    decoding: Decoding
     attention: bool = False
 
     @property
     def group(self) -> Tuple[Any, ...]:
         """Tasks decoded together share this: their settings."""
-        return (dataclasses.astuple(self.search), self.attention)
+        return (self.decoding, self.attention)
 
 
 @dataclass
@@ -121,7 +121,7 @@ class ServingSpec:
 
     task: str
     target_field: str
-    defaults: SearchSettings
+    defaults: Decoding
     turn_separator: Optional[str]
     limits: Limits
     pipeline: Dict[str, Any]
@@ -135,38 +135,43 @@ class ServingSpec:
             **self.pipeline,
             "task": self.task,
             "decoding": {
-                name: getattr(self.defaults, name) for name in self.settings_names
+                name: value
+                for name, value in settings_of(self.defaults).items()
+                if name in self.settings_names
             },
             "limits": dataclasses.asdict(self.limits),
         }
 
-    def search_settings(self, overrides: Dict[str, Any]) -> SearchSettings:
-        """The component's settings with a request's overrides, checked
-        against the server's limits. Raises SettingsError naming the field."""
+    def decoding(self, overrides: Dict[str, Any]) -> Decoding:
+        """The component's decoding with a request's overrides ("decoding"
+        switches between "beam" and "sampling"), checked against the
+        server's limits. Raises SettingsError naming the field."""
         for name in overrides:
             if name not in self.settings_names:
                 raise SettingsError(
                     name, f"not a setting of /v1/{self.task}: {self.settings_names}"
                 )
-        search = dataclasses.replace(self.defaults, **overrides)
-        limits = self.limits
-        for name, value, cap in (
-            ("beam_size", search.beam_size, limits.max_beam_size),
-            ("n_best", search.n_best, limits.max_beam_size),
-            ("max_length", search.max_length, limits.max_length),
-        ):
-            if value > cap:
-                raise SettingsError(name, f"{name} is at most {cap} on this server")
-        for name in ("length_penalty", "top_p", "temperature"):
-            if not math.isfinite(getattr(search, name)):
+        changes = dict(overrides)
+        kind = changes.pop("decoding", None)
+        for name, value in changes.items():
+            if isinstance(value, float) and not math.isfinite(value):
                 raise SettingsError(name, f"{name} must be a finite number")
         try:
-            search.validate()
+            decoding = changed_decoding(self.defaults, kind, **changes)
         except ValueError as e:
-            message = str(e).split(" (search settings")[0]
+            message = str(e)
             field = next((n for n in overrides if message.startswith(n)), None)
             raise SettingsError(field or next(iter(overrides), "decoding"), message)
-        return search
+        limits = self.limits
+        for name, cap in (
+            ("beam_size", limits.max_beam_size),
+            ("n_best", limits.max_beam_size),
+            ("max_length", limits.max_length),
+        ):
+            value = getattr(decoding, name, 0)
+            if value > cap:
+                raise SettingsError(name, f"{name} is at most {cap} on this server")
+        return decoding
 
     def reply_context(self, turns: List[str]) -> str:
         """The text the responder reads for these turns, oldest first."""
@@ -217,7 +222,7 @@ class Seq2SeqService:
         return ServingSpec(
             task=task,
             target_field=component.target_field,
-            defaults=component.search,
+            defaults=component.decoding,
             turn_separator=getattr(component, "turn_separator", None),
             limits=self.limits,
             pipeline={
@@ -243,8 +248,8 @@ class Seq2SeqService:
             indices = list(group)
             first = tasks[indices[0]]
             try:
-                with self.component.decoding(
-                    first.search, store_attention=first.attention
+                with self.component.using_decoding(
+                    first.decoding, store_attention=first.attention
                 ):
                     docs = list(
                         self.nlp.pipe(

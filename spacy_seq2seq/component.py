@@ -1,4 +1,6 @@
-"""The trainable seq2seq pipeline component and the summarizer factory."""
+"""The trainable seq2seq pipe that both factories make: the summarizer
+(summarizer.py) and the responder (responder.py) differ only in their
+defaults and in what they read of a doc."""
 
 import math
 import warnings
@@ -24,12 +26,22 @@ from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from .architectures import Alignment, Candidate, Seq2SeqBatch, build_torch_layer
+from .architectures import (
+    Alignment,
+    AlignmentBatch,
+    Candidate,
+    DocSources,
+    GenerationBatch,
+    TrainingBatch,
+    attends,
+    build_torch_layer,
+)
+from .decoding import BeamSearch, Decoding, Sampling
 from .schedules import TeacherForcing
-from .search import SearchSettings
 from .serialization import (
     WeightsError,
     legacy_weights_from_bytes,
@@ -80,9 +92,32 @@ maxout_pieces = 2
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 
+# The decoding config blocks: the frozen settings classes themselves, so a
+# config is validated against their fields and checked where it is built.
+registry.misc.register("spacy-seq2seq.BeamSearch.v1", func=BeamSearch)
+registry.misc.register("spacy-seq2seq.Sampling.v1", func=Sampling)
+
+# What both factories share; each adds its target field, source length,
+# vocabulary size and decoding.
+DEFAULT_CONFIG = {
+    "model": DEFAULT_MODEL,
+    "candidates_field": None,
+    "max_target_length": 40,
+    "min_count": 2,
+    "label_smoothing": 0.0,
+    "grad_clip": 5.0,
+    "teacher_forcing": {"@misc": "spacy-seq2seq.TeacherForcing.v1", "ratio": 1.0},
+    "coverage_loss_weight": 0.0,
+    "store_attention": False,
+}
+
 # One prediction per doc: its source words, its candidates, best first, and
 # with store_attention the alignment of the best one.
 Prediction = Tuple[SourceWords, List[Candidate], Optional[Alignment]]
+
+# A saved piece's bytes by its name (None when absent), and where it is.
+PieceReader = Callable[[str], Optional[bytes]]
+PieceLocator = Callable[[str], str]
 
 TARGET_VOCAB_FILE = "target_vocab.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -91,89 +126,6 @@ LEGACY_WEIGHTS_FILE = "model"
 
 # Docs per forward pass when scoring the perplexity of reference texts.
 PERPLEXITY_BATCH_SIZE = 256
-
-
-@Language.factory(
-    "seq2seq_summarizer",
-    assigns=["doc._.summary"],
-    default_config={
-        "model": DEFAULT_MODEL,
-        "target_field": "summary",
-        "max_source_length": 400,
-        "max_target_length": 40,
-        "vocab_size": 2000,
-        "min_count": 2,
-        "label_smoothing": 0.0,
-        "grad_clip": 5.0,
-        "teacher_forcing": {"@misc": "spacy-seq2seq.TeacherForcing.v1", "ratio": 1.0},
-        "coverage_loss_weight": 0.0,
-        "beam_size": 4,
-        "max_length": 30,
-        "min_length": 1,
-        "length_penalty": 0.0,
-        # Headlines almost never repeat a word (configs/summarizer.cfg).
-        "no_repeat_ngram_size": 1,
-        "coverage_penalty": 0.0,
-        "store_attention": False,
-        "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v1"},
-    },
-    default_score_weights={
-        "summary_rougeL": 1.0,
-        "summary_rouge1": 0.0,
-        "summary_rouge2": 0.0,
-    },
-)
-def make_summarizer(
-    nlp: Language,
-    name: str,
-    model: Model,
-    target_field: str,
-    max_source_length: int,
-    max_target_length: int,
-    vocab_size: int,
-    min_count: int,
-    label_smoothing: float,
-    grad_clip: float,
-    teacher_forcing: Callable[[int], float],
-    coverage_loss_weight: float,
-    beam_size: int,
-    max_length: int,
-    min_length: int,
-    length_penalty: float,
-    no_repeat_ngram_size: int,
-    coverage_penalty: float,
-    store_attention: bool,
-    scorer: Optional[Callable],
-) -> "Seq2SeqComponent":
-    """Generate doc._.summary from the doc's text with an attentional
-    encoder-decoder trained on (text, summary) pairs. With
-    `store_attention`, doc._.summary_attention holds what the decoder
-    attended to for each word (see spacy_seq2seq.render_attention)."""
-    return Seq2SeqComponent(
-        nlp.vocab,
-        model,
-        name,
-        tokenizer=nlp.tokenizer,
-        target_field=target_field,
-        max_source_length=max_source_length,
-        max_target_length=max_target_length,
-        vocab_size=vocab_size,
-        min_count=min_count,
-        label_smoothing=label_smoothing,
-        grad_clip=grad_clip,
-        teacher_forcing=teacher_forcing,
-        coverage_loss_weight=coverage_loss_weight,
-        search=SearchSettings(
-            beam_size=beam_size,
-            max_length=max_length,
-            min_length=min_length,
-            length_penalty=length_penalty,
-            no_repeat_ngram_size=no_repeat_ngram_size,
-            coverage_penalty=coverage_penalty,
-        ),
-        store_attention=store_attention,
-        scorer=scorer,
-    )
 
 
 class Seq2SeqComponent(TrainablePipe):
@@ -189,6 +141,48 @@ class Seq2SeqComponent(TrainablePipe):
     # Which tokens of a long doc are read, as the truncation warning says it.
     truncation_side = "first"
 
+    @classmethod
+    def factory(
+        cls,
+        nlp: Language,
+        name: str,
+        model: Model,
+        target_field: str,
+        candidates_field: Optional[str],
+        max_source_length: int,
+        max_target_length: int,
+        vocab_size: int,
+        min_count: int,
+        label_smoothing: float,
+        grad_clip: float,
+        teacher_forcing: Callable[[int], float],
+        coverage_loss_weight: float,
+        decoding: Decoding,
+        store_attention: bool,
+        scorer: Optional[Callable],
+    ) -> "Seq2SeqComponent":
+        """Make the component from its config: the factory both
+        seq2seq_summarizer and seq2seq_responder register."""
+        return cls(
+            nlp.vocab,
+            model,
+            name,
+            tokenizer=nlp.tokenizer,
+            target_field=target_field,
+            candidates_field=candidates_field,
+            max_source_length=max_source_length,
+            max_target_length=max_target_length,
+            vocab_size=vocab_size,
+            min_count=min_count,
+            label_smoothing=label_smoothing,
+            grad_clip=grad_clip,
+            teacher_forcing=teacher_forcing,
+            coverage_loss_weight=coverage_loss_weight,
+            decoding=decoding,
+            store_attention=store_attention,
+            scorer=scorer,
+        )
+
     def __init__(
         self,
         vocab: Vocab,
@@ -201,13 +195,13 @@ class Seq2SeqComponent(TrainablePipe):
         max_target_length: int,
         vocab_size: int,
         min_count: int,
-        label_smoothing: float,
-        grad_clip: float,
-        search: SearchSettings,
+        decoding: Decoding = BeamSearch(),
         candidates_field: Optional[str] = None,
-        store_attention: bool = False,
+        label_smoothing: float = 0.0,
+        grad_clip: float = 5.0,
         teacher_forcing: Callable[[int], float] = TeacherForcing(1.0),
         coverage_loss_weight: float = 0.0,
+        store_attention: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
         try:
@@ -231,7 +225,12 @@ class Seq2SeqComponent(TrainablePipe):
                     raise ValueError(
                         f"{setting} must be a registered function, not {value!r}"
                     )
-            search.validate()
+            if coverage_loss_weight > 0 and not attends(model):
+                raise ValueError(
+                    "coverage_loss_weight needs a model with attention, not "
+                    f'attention = "{model.attrs["attention"]}"'
+                )
+            check_decoding(decoding, model)
         except ValueError as e:
             raise ValueError(f"[{name}] {e}") from None
         self.vocab = vocab
@@ -249,7 +248,7 @@ class Seq2SeqComponent(TrainablePipe):
         self.coverage_loss_weight = coverage_loss_weight
         # the updates so far: the teacher forcing schedule's step
         self.n_updates = 0
-        self.search = search
+        self.decoding = decoding
         self.candidates_field = candidates_field
         self.store_attention = store_attention
         self.scorer = scorer
@@ -308,7 +307,8 @@ class Seq2SeqComponent(TrainablePipe):
             )
         self._set_target_vocab(vocab)
         self.n_updates = 0
-        self.model.initialize(X=self._make_batch([eg.predicted for eg in examples])[0])
+        sources, _ = self._read_sources([eg.predicted for eg in examples])
+        self.model.initialize(X=GenerationBatch(sources, self.decoding))
 
     def _build_target_vocab(
         self, target_texts: Iterable[List[SpacedWord]]
@@ -352,15 +352,13 @@ class Seq2SeqComponent(TrainablePipe):
         docs = list(docs)
         if not docs:
             return []
-        batch, sources = self._make_batch(docs)
-        batch.search = self.search
-        candidates = self.model.predict(batch)
+        sources, source_words = self._read_sources(docs)
+        candidates = self.model.predict(GenerationBatch(sources, self.decoding))
         alignments: List[Optional[Alignment]] = [None] * len(docs)
         if self.store_attention:
-            batch.search, batch.align = None, True
-            batch.target_ids = [best_ids(c) for c in candidates]
-            alignments = self.model.predict(batch)
-        return list(zip(sources, candidates, alignments))
+            targets = [best_ids(c) for c in candidates]
+            alignments = self.model.predict(AlignmentBatch(sources, targets))
+        return list(zip(source_words, candidates, alignments))
 
     def set_annotations(
         self, docs: Iterable[Doc], predictions: List[Prediction]
@@ -372,31 +370,40 @@ class Seq2SeqComponent(TrainablePipe):
                 texts.setdefault(self.target_vocab.decode(ids, source), score)
             doc._.set(self.target_field, next(iter(texts), ""))
             if self.candidates_field is not None:
-                n_best = list(texts.items())[: self.search.n_best]
+                n_best = list(texts.items())[: self.decoding.n_best]
                 doc._.set(self.candidates_field, n_best)
             if self.store_attention:
                 doc._.set(
                     self.attention_field, self._attention(source, candidates, alignment)
                 )
 
+    @property
+    def decoding(self) -> Decoding:
+        """How the component decodes: BeamSearch or Sampling settings."""
+        return self._decoding
+
+    @decoding.setter
+    def decoding(self, decoding: Decoding) -> None:
+        check_decoding(decoding, self.model)
+        self._decoding = decoding
+
     @contextmanager
-    def decoding(
-        self, search: SearchSettings, *, store_attention: Optional[bool] = None
+    def using_decoding(
+        self, decoding: Decoding, *, store_attention: Optional[bool] = None
     ) -> Iterator["Seq2SeqComponent"]:
-        """Decode with other search settings (and store the attention or not)
-        inside the block, then go back to the component's own: how a server
-        decodes each batch with its requests' settings. Consume `nlp.pipe`
-        inside the block; one block at a time per component (not thread-safe).
+        """Decode with other settings (and store the attention or not) inside
+        the block, then go back to the component's own: how a server decodes
+        each batch with its requests' settings. Consume `nlp.pipe` inside the
+        block; one block at a time per component (not thread-safe).
         """
-        search.validate()
-        saved = self.search, self.store_attention
-        self.search = search
+        saved = self.decoding, self.store_attention
+        self.decoding = decoding
         if store_attention is not None:
             self.store_attention = store_attention
         try:
             yield self
         finally:
-            self.search, self.store_attention = saved
+            self.decoding, self.store_attention = saved
 
     @property
     def attention_field(self) -> str:
@@ -453,15 +460,18 @@ class Seq2SeqComponent(TrainablePipe):
         examples = list(examples)
         validate_examples(examples, "Seq2SeqComponent.update")
         self._require_initialized()
-        batch, n_tokens = self._make_training_batch(examples)
-        batch.label_smoothing = self.label_smoothing
-        batch.teacher_forcing = self.teacher_forcing(self.n_updates)
-        if not 0.0 <= batch.teacher_forcing <= 1.0:
+        teacher_forcing = self.teacher_forcing(self.n_updates)
+        if not 0.0 <= teacher_forcing <= 1.0:
             raise ValueError(
                 f"[{self.name}] The teacher forcing schedule gave "
-                f"{batch.teacher_forcing} at update {self.n_updates}: not in [0, 1]."
+                f"{teacher_forcing} at update {self.n_updates}: not in [0, 1]."
             )
-        batch.coverage_loss_weight = self.coverage_loss_weight
+        batch, n_tokens = self._make_training_batch(
+            examples,
+            label_smoothing=self.label_smoothing,
+            teacher_forcing=teacher_forcing,
+            coverage_loss_weight=self.coverage_loss_weight,
+        )
         if n_tokens == 0:
             return losses
         doc_losses, backprop = self.model.begin_update(batch)
@@ -526,20 +536,25 @@ class Seq2SeqComponent(TrainablePipe):
                 total_tokens += n_tokens
         return math.exp(total_loss / total_tokens) if total_tokens else None
 
-    def _make_training_batch(self, examples: List[Example]) -> Tuple[Seq2SeqBatch, int]:
-        """The batch with target ids, and the number of target tokens (EOS
-        included) of the docs that have a source."""
+    def _make_training_batch(
+        self, examples: List[Example], **objective: float
+    ) -> Tuple[TrainingBatch, int]:
+        """The batch with target ids and the training objective's settings,
+        and the number of target tokens (EOS included) of the docs that have
+        a source."""
         assert self.target_vocab is not None
         targets = [self._target_words(eg) for eg in examples]
-        batch, sources = self._make_batch([eg.predicted for eg in examples])
-        batch.target_ids = [
+        sources, source_words = self._read_sources([eg.predicted for eg in examples])
+        target_ids = [
             self.target_vocab.encode_target((w for w, _ in words), source)
-            for words, source in zip(targets, sources)
+            for words, source in zip(targets, source_words)
         ]
-        n_tokens = sum(len(t) for t, s in zip(batch.target_ids, sources) if len(s))
-        return batch, n_tokens
+        n_tokens = sum(len(t) for t, s in zip(target_ids, source_words) if len(s))
+        return TrainingBatch(sources, target_ids, **objective), n_tokens
 
-    def _make_batch(self, docs: List[Doc]) -> Tuple[Seq2SeqBatch, List[SourceWords]]:
+    def _read_sources(self, docs: List[Doc]) -> Tuple[DocSources, List[SourceWords]]:
+        """What the model reads of each doc, and the source words that the
+        generated ids of copied words point into."""
         assert self.target_vocab is not None
         if any(len(doc) > self.max_source_length for doc in docs):
             # One text for every batch: Python's warning filters show it once
@@ -550,9 +565,9 @@ class Seq2SeqComponent(TrainablePipe):
                 f"{self.max_source_length} tokens are read (warned once per run)."
             )
         starts, words = zip(*(self._source_span(doc) for doc in docs))
-        sources = [self.target_vocab.encode_source(w) for w in words]
-        batch = Seq2SeqBatch(docs, [s.ids for s in sources], source_starts=list(starts))
-        return batch, sources
+        source_words = [self.target_vocab.encode_source(w) for w in words]
+        ids = [s.ids for s in source_words]
+        return DocSources(docs, ids, list(starts)), source_words
 
     def _source_span(self, doc: Doc) -> Tuple[int, List[SpacedWord]]:
         """Where the words the model reads start in the doc, and the words:
@@ -639,12 +654,7 @@ class Seq2SeqComponent(TrainablePipe):
             pieces[WEIGHTS_FILE] = lambda: weights_to_bytes(self.model, metadata)
         return pieces
 
-    def _restore(
-        self,
-        read: Callable[[str], Optional[bytes]],
-        where: Callable[[str], str],
-        source: str,
-    ) -> None:
+    def _restore(self, read: PieceReader, where: PieceLocator, source: str) -> None:
         """Restore the saved pieces; `read` gives a piece's bytes (None when
         absent) and `where` says where it is, for the errors."""
 
@@ -656,10 +666,9 @@ class Seq2SeqComponent(TrainablePipe):
 
         cfg_data = read("cfg")
         if cfg_data is None:
-            legacy_weights = read(LEGACY_WEIGHTS_FILE)
-            if legacy_weights is None:
+            if read(LEGACY_WEIGHTS_FILE) is None:
                 raise damaged("cfg")
-            self._restore_legacy(read, where, legacy_weights)
+            self._restore_legacy(read, where)
             return
         cfg = self._read_json(cfg_data, where("cfg"))
         n_updates = self._check_cfg(cfg, where("cfg"))
@@ -712,14 +721,11 @@ class Seq2SeqComponent(TrainablePipe):
             )
         return n_updates
 
-    def _restore_legacy(
-        self,
-        read: Callable[[str], Optional[bytes]],
-        where: Callable[[str], str],
-        weights: bytes,
-    ) -> None:
+    def _restore_legacy(self, read: PieceReader, where: PieceLocator) -> None:
         """Weights saved by spacy-seq2seq 0.1 (thinc's msgpack, torch.save'd
         modules), read without running code from the file."""
+        weights = read(LEGACY_WEIGHTS_FILE)
+        assert weights is not None
         vocab_name = TARGET_VOCAB_FILE
         if read(vocab_name) is None:  # 0.1's to_bytes called it "target_vocab"
             vocab_name = "target_vocab"
@@ -783,6 +789,21 @@ class Seq2SeqComponent(TrainablePipe):
         self.target_vocab = target_vocab
         if not self.model.has_dim("nO"):
             self.model.set_dim("nO", len(self.target_vocab))
+
+
+def check_decoding(decoding: Any, model: Model) -> None:
+    """Raise a ValueError if the decoding is not BeamSearch or Sampling
+    settings, or asks for what the model can't do."""
+    if not isinstance(decoding, (BeamSearch, Sampling)):
+        raise ValueError(
+            'decoding must be a registered decoding ("spacy-seq2seq.BeamSearch.v1" '
+            f'or "spacy-seq2seq.Sampling.v1"), not {decoding!r}'
+        )
+    if getattr(decoding, "coverage_penalty", 0.0) > 0 and not attends(model):
+        raise ValueError(
+            "coverage_penalty needs a model with attention, not "
+            f'attention = "{model.attrs["attention"]}"'
+        )
 
 
 def best_ids(candidates: List[Candidate]) -> List[int]:
