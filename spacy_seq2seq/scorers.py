@@ -27,15 +27,6 @@ def make_rouge_scorer() -> Callable[..., Dict[str, float]]:
 
 @registry.scorers("spacy-seq2seq.ResponseScorer.v1")
 def make_response_scorer() -> Callable[..., Dict[str, Optional[float]]]:
-    """v2's scores without unigram F1 (the keys of pipelines trained with v1)."""
-
-    def score_responses_v1(
-        examples: Iterable[Example], *, field: str = "response", **kwargs
-    ) -> Dict[str, Optional[float]]:
-        scores = score_responses(examples, field=field, **kwargs)
-        del scores[f"{field}_f1"]
-        return scores
-
     return score_responses_v1
 
 
@@ -112,6 +103,16 @@ def unigram_f1(prediction: str, reference: str) -> float:
 
 def normalized_words(text: str) -> List[str]:
     return ARTICLES.sub(" ", PUNCTUATION.sub(" ", text.lower())).split()
+
+
+def score_responses_v1(
+    examples: Iterable[Example], *, field: str = "response", **kwargs
+) -> Dict[str, Optional[float]]:
+    """score_responses without unigram F1: the keys of pipelines trained with
+    spacy-seq2seq.ResponseScorer.v1."""
+    scores = score_responses(examples, field=field, **kwargs)
+    del scores[f"{field}_f1"]
+    return scores
 
 
 def distinct(texts: List[List[str]], n: int) -> float:
