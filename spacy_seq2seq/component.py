@@ -40,7 +40,7 @@ from .architectures import (
     attends,
     build_torch_layer,
 )
-from .decoding import BeamSearch, Decoding, Sampling
+from .decoding import DECODINGS, BeamSearch, Decoding, MMIRerank, Sampling
 from .schedules import TeacherForcing
 from .serialization import (
     WeightsError,
@@ -96,6 +96,7 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_MODEL_CONFIG)["model"]
 # config is validated against their fields and checked where it is built.
 registry.misc.register("spacy-seq2seq.BeamSearch.v1", func=BeamSearch)
 registry.misc.register("spacy-seq2seq.Sampling.v1", func=Sampling)
+registry.misc.register("spacy-seq2seq.MMIRerank.v1", func=MMIRerank)
 
 # What both factories share; each adds its target field, source length,
 # vocabulary size and decoding.
@@ -379,7 +380,7 @@ class Seq2SeqComponent(TrainablePipe):
 
     @property
     def decoding(self) -> Decoding:
-        """How the component decodes: BeamSearch or Sampling settings."""
+        """How the component decodes: BeamSearch, Sampling or MMIRerank settings."""
         return self._decoding
 
     @decoding.setter
@@ -792,12 +793,13 @@ class Seq2SeqComponent(TrainablePipe):
 
 
 def check_decoding(decoding: Any, model: Model) -> None:
-    """Raise a ValueError if the decoding is not BeamSearch or Sampling
-    settings, or asks for what the model can't do."""
-    if not isinstance(decoding, (BeamSearch, Sampling)):
+    """Raise a ValueError if the decoding is not BeamSearch, Sampling or
+    MMIRerank settings, or asks for what the model can't do."""
+    if not isinstance(decoding, tuple(DECODINGS.values())):
         raise ValueError(
-            'decoding must be a registered decoding ("spacy-seq2seq.BeamSearch.v1" '
-            f'or "spacy-seq2seq.Sampling.v1"), not {decoding!r}'
+            'decoding must be a registered decoding ("spacy-seq2seq.BeamSearch.v1", '
+            '"spacy-seq2seq.Sampling.v1" or "spacy-seq2seq.MMIRerank.v1"), not '
+            f"{decoding!r}"
         )
     if getattr(decoding, "coverage_penalty", 0.0) > 0 and not attends(model):
         raise ValueError(

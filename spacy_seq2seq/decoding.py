@@ -1,9 +1,10 @@
-"""How to decode: the settings of beam search and of sampling, frozen and
-validated where they are built.
+"""How to decode: the settings of beam search, of sampling and of MMI
+reranking, frozen and validated where they are built.
 
-Registered as config blocks (`@misc = "spacy-seq2seq.BeamSearch.v1"` or
-`"spacy-seq2seq.Sampling.v1"`) for a component's `decoding` setting. Pure
-Python: the torch search reads them, the spaCy component holds them.
+Registered as config blocks (`@misc = "spacy-seq2seq.BeamSearch.v1"`,
+`"spacy-seq2seq.Sampling.v1"` or `"spacy-seq2seq.MMIRerank.v1"`) for a
+component's `decoding` setting. Pure Python: the torch search reads them,
+the spaCy component holds them.
 """
 
 import dataclasses
@@ -80,14 +81,46 @@ class Sampling(DecodingSettings):
         check_number("temperature", self.temperature, above=0.0)
         check_int("seed", self.seed, minimum=0)
 
+    @property
+    def n_samples(self) -> int:
+        """How many samples the search draws per source."""
+        return self.n_best
 
-Decoding = Union[BeamSearch, Sampling]
-DECODINGS = {kind.name: kind for kind in (BeamSearch, Sampling)}
+
+@dataclass(frozen=True)
+class MMIRerank(Sampling):
+    """Maximum mutual information reranking (Li et al. 2016, MMI-antiLM):
+    `candidates` samples per source, drawn as Sampling draws them, ranked by
+    (log p(T|S) - mmi_weight * log p(T)) / ((5 + |T|) / 6) ** length_penalty
+    + length_bonus * |T|, where p(T) is what the decoder gives the reply
+    after an empty source. mmi_weight > 0 demotes the replies that are likely
+    whatever was said ("I don't know"); length_bonus > 0 offsets the short
+    replies' higher probability."""
+
+    name: ClassVar[str] = "mmi"
+    candidates: int = 8
+    mmi_weight: float = 0.5
+    length_bonus: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("candidates", self.candidates, minimum=1)
+        check_at_most("n_best", self.n_best, "candidates", self.candidates)
+        check_number("mmi_weight", self.mmi_weight, minimum=0.0)
+        check_number("length_bonus", self.length_bonus)
+
+    @property
+    def n_samples(self) -> int:
+        return self.candidates
+
+
+Decoding = Union[BeamSearch, Sampling, MMIRerank]
+DECODINGS = {kind.name: kind for kind in (BeamSearch, Sampling, MMIRerank)}
 
 
 def settings_of(decoding: Decoding) -> Dict[str, Any]:
-    """The decoding's settings by name, its kind ("beam" or "sampling")
-    under "decoding"."""
+    """The decoding's settings by name, its kind ("beam", "sampling" or
+    "mmi") under "decoding"."""
     return {"decoding": decoding.name, **dataclasses.asdict(decoding)}
 
 

@@ -1,5 +1,6 @@
 """Batched decoding in torch over a whole batch at once: greedy and beam
-search, and top-k / top-p / temperature sampling.
+search, top-k / top-p / temperature sampling, and samples reranked by
+mutual information (MMI).
 
 The search reads a model through `StepModel`: its start, its next step's
 probabilities, and the rows it carries (the encoded sources and the decoder
@@ -7,10 +8,11 @@ state), which follow the hypotheses through their `select(rows)`.
 
 Each search returns (ids, scores): B×K×L generated ids (PAD after EOS) and
 B×K length-normalised log-probabilities (in beam search plus the coverage
-penalty), best candidate first (K = 1 for greedy, beam_size for beam search,
-n_best for sampling).
+penalty; with MMI the MMI scores), best candidate first (K = 1 for greedy,
+beam_size for beam search, n_best for sampling, candidates for MMI).
 """
 
+import dataclasses
 import zlib
 from typing import Any, Iterable, List, NamedTuple, Optional, Protocol, Tuple
 
@@ -18,7 +20,7 @@ import numpy
 import torch
 from torch import Tensor
 
-from .decoding import BeamSearch, Decoding, DecodingSettings, Sampling
+from .decoding import BeamSearch, Decoding, DecodingSettings, MMIRerank, Sampling
 from .vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 NEG_INF = float("-inf")
@@ -64,6 +66,10 @@ class StepModel(Protocol):
     ) -> Tuple[Tensor, Any]:
         """N×V' probabilities of the next token and the new state."""
 
+    def empty_source_log_probs(self, target_ids: Tensor) -> Tensor:
+        """log p(T): each of the N×L target ids' summed log-probability (PAD
+        after EOS) after an empty source -> N. For MMI reranking."""
+
 
 def take(parts: Iterable[Any], rows: Tensor) -> List[Any]:
     """These rows of each part: of a tensor by indexing, of a model's rows
@@ -79,16 +85,24 @@ def decode(
     decoding: Decoding,
     uniforms: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor]:
-    """Run the search `decoding` asks for. Sampling reads its randomness
-    from `uniforms` (B×n_best×max_length, see `sampling_uniforms`).
+    """Run the search `decoding` asks for. Sampling (MMI's too) reads its
+    randomness from `uniforms` (B×n_samples×max_length, see
+    `sampling_uniforms`).
     """
     if isinstance(decoding, Sampling):
-        expected = (encoded.source_ids.shape[0], decoding.n_best, decoding.max_length)
+        expected = (
+            encoded.source_ids.shape[0],
+            decoding.n_samples,
+            decoding.max_length,
+        )
         if uniforms is None or tuple(uniforms.shape) != expected:
             got = "none" if uniforms is None else tuple(uniforms.shape)
             raise ValueError(
-                f"Sampling needs B×n_best×max_length uniforms {expected}, not {got}."
+                f"{decoding.name} needs B×n_samples×max_length uniforms {expected}, "
+                f"not {got}."
             )
+        if isinstance(decoding, MMIRerank):
+            return mmi_rerank(model, encoded, decoding, uniforms)
         return sample_search(model, encoded, decoding, uniforms)
     if decoding.beam_size == 1:
         return single_path_search(model, encoded, decoding)
@@ -96,11 +110,11 @@ def decode(
 
 
 def sampling_uniforms(source_ids: List[List[int]], decoding: Sampling) -> numpy.ndarray:
-    """One uniform number per source, sample and step: B×n_best×max_length.
+    """One uniform number per source, sample and step: B×n_samples×max_length.
     Each source's numbers depend only on the seed and the source's ids, so
     a source gets the same samples whatever batch it is decoded in.
     """
-    shape = (decoding.n_best, decoding.max_length)
+    shape = (decoding.n_samples, decoding.max_length)
     return numpy.stack(
         [
             numpy.random.default_rng(
@@ -273,6 +287,38 @@ def sample_search(
     ids = ids.view(batch_size, n_samples, -1)
     scores, order = scores.view(batch_size, n_samples).sort(1, descending=True)
     return ids.gather(1, order.unsqueeze(-1).expand_as(ids)), scores
+
+
+def mmi_rerank(
+    model: StepModel, encoded: SourceRows, decoding: MMIRerank, uniforms: Tensor
+) -> Tuple[Tensor, Tensor]:
+    """The `candidates` samples of each source (uniforms:
+    B×candidates×max_length), ranked by their MMI scores (`mmi_scores`).
+    The samples are drawn as rows of one batch, and p(T) of them all is
+    read in one teacher-forced pass.
+    """
+    # Unnormalised, the samples' scores are log p(T|S).
+    unnormalised = dataclasses.replace(decoding, length_penalty=0.0)
+    ids, conditional = sample_search(model, encoded, unnormalised, uniforms)  # B×K×L
+    batch_size, n_candidates, length = ids.shape
+    targets = ids.view(batch_size * n_candidates, length)
+    unconditional = model.empty_source_log_probs(targets)  # B·K
+    lengths = (targets != PAD_ID).sum(1)  # B·K, EOS included
+    scores = mmi_scores(conditional.view(-1), unconditional, lengths, decoding).view(
+        batch_size, n_candidates
+    )
+    scores, order = scores.sort(1, descending=True)
+    return ids.gather(1, order.unsqueeze(-1).expand_as(ids)), scores
+
+
+def mmi_scores(
+    conditional: Tensor, unconditional: Tensor, lengths: Tensor, decoding: MMIRerank
+) -> Tensor:
+    """(log p(T|S) - mmi_weight * log p(T)) / ((5 + |T|) / 6) ** length_penalty
+    + length_bonus * |T|, of N log p(T|S), N log p(T) and N lengths |T|."""
+    mutual = conditional - decoding.mmi_weight * unconditional
+    normalizer = length_normalizer(lengths, decoding.length_penalty)
+    return mutual / normalizer + decoding.length_bonus * lengths
 
 
 class Beams(NamedTuple):

@@ -446,7 +446,8 @@ class AttentionalSeq2SeqModule(nn.Module):
     def generate(self, inputs: GenerationInputs) -> Tuple[Tensor, Tensor]:
         """The best sequences of the search `inputs.decoding` asks for, with
         dropout off: B×K×L ids (PAD after EOS) and their B×K scores, best
-        first (K = beam_size for beam search, n_best for sampling).
+        first (K = beam_size for beam search, n_best for sampling,
+        candidates for MMI reranking).
         """
         decoding = inputs.decoding
         if isinstance(decoding, BeamSearch) and decoding.coverage_penalty > 0:
@@ -454,6 +455,23 @@ class AttentionalSeq2SeqModule(nn.Module):
                 raise ValueError("coverage_penalty needs a model with attention.")
         with evaluating(self):
             return decode(self, self.encode(inputs.sources), decoding, inputs.uniforms)
+
+    def empty_source_log_probs(self, target_ids: Tensor) -> Tensor:
+        """log p(T): the summed log-probability of each of the N×L target ids
+        (PAD after EOS) after an empty source, read as the components read an
+        empty text, one UNK token with a zero vector -> N. Nothing can be
+        copied from it, so copy-only ids count as UNK. For MMI reranking.
+        """
+        n_rows, device = target_ids.shape[0], target_ids.device
+        width = self.encoder.forward_rnns[0].input_size
+        empty = Sources(
+            vectors=self.bridge[0].weight.new_zeros((n_rows, 1, width)),  # N×1×W
+            lengths=torch.ones(n_rows, dtype=torch.long, device=device),
+            ids=torch.full((n_rows, 1), UNK_ID, dtype=torch.long, device=device),
+            n_extended=0,
+        )
+        in_vocab = target_ids.masked_fill(target_ids >= self.decoder.vocab_size, UNK_ID)
+        return -self.forward(LossInputs(empty, in_vocab))
 
     @torch.no_grad()
     def align(self, inputs: AlignmentInputs) -> Tuple[Tensor, Tensor]:
