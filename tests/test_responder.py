@@ -232,10 +232,19 @@ def test_spacy_train_shows_the_dialogue_scores(cmu_dog_dir, tmp_path):
     result = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     header = result.stdout.split("RESPONSE_BLEU", 1)[1].splitlines()[0].split()
-    # The columns spaCy would cut to RESPONSE_T... and RESPONSE_D...
-    assert header[:4] == ["TOKEN_PROB", "DISTINCT1", "DISTINCT2", "PERPLEXITY"]
+    # The columns spaCy would cut to RESPONSE_T... and RESPONSE_D..., and the
+    # factory's scores that the config does not weigh
+    assert header[:6] == [
+        "TOKEN_PROB",
+        "RESPONSE_F1",
+        "DISTINCT1",
+        "DISTINCT2",
+        "TOP_REPLY",
+        "PERPLEXITY",
+    ]
     nlp = spacy.load(tmp_path / "out" / "model-best")
     scores = nlp.meta["performance"]
-    for key in ("bleu", "distinct1", "distinct2", "perplexity", "token_prob"):
+    keys = ("bleu", "f1", "distinct1", "distinct2", "top_reply_share", "perplexity")
+    for key in keys + ("token_prob",):
         assert isinstance(scores[f"response_{key}"], float)
     assert isinstance(nlp("have you seen it?")._.response, str)

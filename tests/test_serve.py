@@ -22,7 +22,7 @@ from spacy_seq2seq.serve.batcher import Batcher  # noqa: E402
 from spacy_seq2seq.serve.conversations import ConversationStore  # noqa: E402
 from spacy_seq2seq.serve.service import Limits, Seq2SeqService  # noqa: E402
 
-LIMITS = Limits(max_batch_size=8, max_wait_ms=50, max_chars=3000, max_beam_size=6)
+LIMITS = Limits(max_batch_size=8, max_wait_ms=50, max_chars=3000, max_beam_size=8)
 
 
 @Language.component("fail_on_poison")
@@ -117,11 +117,17 @@ def test_a_summary_never_depends_on_its_batch_mates(summarizer, trained):
 
 def test_a_sampled_reply_never_depends_on_its_batch_mates(responder, trained_responder):
     service, url = responder
-    assert service.component.decoding.name == "sampling"
+    assert service.component.decoding.name == "mmi"
     contexts = [eg.predicted.text for eg in trained_responder.examples[:12]]
-    settings = [{}, {"seed": 7, "n_best": 3}, {"decoding": "beam", "n_best": 2}]
+    settings = [
+        {},
+        {"seed": 7, "n_best": 3},
+        {"decoding": "beam", "n_best": 2},
+        {"decoding": "sampling", "n_best": 2},
+        {"candidates": 3, "mmi_weight": 0.2, "length_bonus": 0.5},
+    ]
     requests = [
-        ("/v1/reply", {"turns": context.split("\n"), **settings[i % 3]})
+        ("/v1/reply", {"turns": context.split("\n"), **settings[i % len(settings)]})
         for i, context in enumerate(contexts)
     ]
     service.batch_sizes.clear()
@@ -225,7 +231,7 @@ def test_health_and_info_describe_the_pipeline(summarizer):
         ({"texts": [3]}, "texts"),
         ({"texts": ["a"], "beam_size": "4"}, "beam_size"),
         ({"texts": ["a"], "beam_size": 0}, "beam_size"),
-        ({"texts": ["a"], "beam_size": 7}, "beam_size"),  # over the server's cap
+        ({"texts": ["a"], "beam_size": 9}, "beam_size"),  # over the server's cap
         ({"texts": ["a"], "max_length": 5000}, "max_length"),
         ({"texts": ["a"], "min_length": 9, "max_length": 5}, "min_length"),
         ({"texts": ["a"], "no_repeat_ngram_size": -1}, "no_repeat_ngram_size"),
@@ -253,6 +259,21 @@ def test_a_reply_takes_turns_or_a_message(responder):
     response = httpx.post(f"{url}/v1/reply", json={"turns": ["hi"], "temperature": 0})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "temperature"]
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"candidates": 9}, "candidates"),  # over the server's cap
+        ({"candidates": 2, "n_best": 3}, "n_best"),
+        ({"mmi_weight": -1.0}, "mmi_weight"),
+    ],
+)
+def test_a_bad_mmi_setting_is_a_422_naming_the_field(responder, body, field):
+    service, url = responder
+    response = httpx.post(f"{url}/v1/reply", json={"turns": ["hi"], **body})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,9 @@ class ReplyRequest(Decoding):
     top_p: Optional[float] = None
     temperature: Optional[float] = None
     seed: Optional[int] = None
+    candidates: Optional[int] = None
+    mmi_weight: Optional[float] = None
+    length_bonus: Optional[float] = None
 
     @model_validator(mode="after")
     def one_way_in(self) -> "ReplyRequest":

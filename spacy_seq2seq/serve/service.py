@@ -23,7 +23,8 @@ from ..responder import ResponderComponent
 from ..settings import check_int
 
 # The decoding settings a request may set, by task. A summary is the best
-# beam; a reply may also be sampled and come with its n-best.
+# beam; a reply may also be sampled, or reranked by MMI, and come with its
+# n-best.
 SUMMARIZE_SETTINGS = (
     "beam_size",
     "max_length",
@@ -38,6 +39,9 @@ REPLY_SETTINGS = SUMMARIZE_SETTINGS + (
     "top_p",
     "temperature",
     "seed",
+    "candidates",
+    "mmi_weight",
+    "length_bonus",
 )
 
 
@@ -144,7 +148,7 @@ class ServingSpec:
 
     def decoding(self, overrides: Dict[str, Any]) -> Decoding:
         """The component's decoding with a request's overrides ("decoding"
-        switches between "beam" and "sampling"), checked against the
+        switches between "beam", "sampling" and "mmi"), checked against the
         server's limits. Raises SettingsError naming the field."""
         for name in overrides:
             if name not in self.settings_names:
@@ -166,6 +170,7 @@ class ServingSpec:
         for name, cap in (
             ("beam_size", limits.max_beam_size),
             ("n_best", limits.max_beam_size),
+            ("candidates", limits.max_beam_size),
             ("max_length", limits.max_length),
         ):
             value = getattr(decoding, name, 0)

@@ -38,6 +38,9 @@ function decoding() {
     if (info.decoding.decoding === "beam" && nBest > info.decoding.beam_size) {
       settings.beam_size = nBest;
     }
+    if (info.decoding.decoding === "mmi" && nBest > info.decoding.candidates) {
+      settings.candidates = nBest;
+    }
   }
   return settings;
 }
