@@ -5,11 +5,9 @@ from pathlib import Path
 
 import pytest
 import spacy
-from spacy.training import Example
 
 from spacy_seq2seq import Conversation
 from spacy_seq2seq.decoding import changed_decoding
-from spacy_seq2seq.scorers import distinct, score_responses
 
 from .conftest import beam_search, make_responder_nlp, sampling
 
@@ -193,31 +191,6 @@ def test_chat_command_with_a_missing_pipeline_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 1
     assert "Can't find a pipeline" in result.stdout + result.stderr
-
-
-def example(nlp, reply, reference):
-    eg = Example(nlp.make_doc("hi"), nlp.make_doc("hi"))
-    eg.predicted._.response = reply
-    eg.reference._.response = reference
-    return eg
-
-
-def test_response_scores():
-    nlp = make_responder_nlp()
-    examples = [
-        example(nlp, "i like that movie .", "i like that movie ."),
-        example(nlp, "i like it", "no idea"),
-        example(nlp, "i like it", "sure"),
-        example(nlp, "i like it", None),
-    ]
-    scores = score_responses(examples, field="response")
-    assert scores["response_top_reply_share"] == pytest.approx(2 / 3)
-    # the example without a reference is left out: 5 unique bigrams of 8,
-    # 6 unique words of 11
-    assert scores["response_distinct2"] == pytest.approx(5 / 8)
-    assert scores["response_distinct1"] == pytest.approx(6 / 11)
-    assert 0.0 < scores["response_bleu"] < 1.0
-    assert distinct([["a", "b"], ["a", "b"]], 2) == 0.5
 
 
 @pytest.mark.slow

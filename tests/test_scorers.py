@@ -4,7 +4,12 @@ import pytest
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_seq2seq.scorers import normalized_words, score_responses, unigram_f1
+from spacy_seq2seq.scorers import (
+    distinct,
+    normalized_words,
+    score_responses,
+    unigram_f1,
+)
 
 from .conftest import make_responder_nlp
 
@@ -73,3 +78,21 @@ def test_response_scorer_versions_keep_their_keys():
     assert scores["response_f1"] == pytest.approx(4 / 7)
     empty = v2([example(nlp, "hi", None)], field="response")
     assert empty == {key: None for key in scores}
+
+
+def test_response_scores():
+    nlp = make_responder_nlp()
+    examples = [
+        example(nlp, "i like that movie .", "i like that movie ."),
+        example(nlp, "i like it", "no idea"),
+        example(nlp, "i like it", "sure"),
+        example(nlp, "i like it", None),
+    ]
+    scores = score_responses(examples, field="response")
+    assert scores["response_top_reply_share"] == pytest.approx(2 / 3)
+    # the example without a reference is left out: 5 unique bigrams of 8,
+    # 6 unique words of 11
+    assert scores["response_distinct2"] == pytest.approx(5 / 8)
+    assert scores["response_distinct1"] == pytest.approx(6 / 11)
+    assert 0.0 < scores["response_bleu"] < 1.0
+    assert distinct([["a", "b"], ["a", "b"]], 2) == 0.5
