@@ -8,7 +8,7 @@ JSON output; this writes all of the pipeline's scores, so ROUGE, BLEU,
 distinct-n and perplexity are kept, with the number of docs and the decoding
 speed. The reference docs carry the target text in their user data, as
 scripts/convert_*.py write them (JSONL pairs are read too). `--decoding
-beam|sampling` and `--search KEY=VALUE` change the decoding for this
+beam|sampling|mmi` and `--search KEY=VALUE` change the decoding for this
 evaluation (e.g. `--search no_repeat_ngram_size=1 --search beam_size=8`), so
 decoding choices can be compared without training.
 """
@@ -41,7 +41,7 @@ def main(
         None, "--component", help="The seq2seq component (default: the only one)"
     ),
     decoding: Optional[str] = typer.Option(
-        None, help="beam or sampling (default: the component's)"
+        None, help="beam, sampling or mmi (default: the component's)"
     ),
     search: List[str] = typer.Option([], help="A decoding setting, KEY=VALUE"),
 ) -> None:
