@@ -24,10 +24,12 @@ figures (tokens per second) and peak memory (max RSS).
 
 import json
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import spacy
+import srsly
 import typer
 from benchmarking import peak_memory_gb, seq2seq_component, train_for_budget
 from spacy.language import Language
@@ -66,6 +68,9 @@ def main(
     eval_every: float = typer.Option(180.0, help="Seconds between dev evaluations"),
     data_dir: Path = typer.Option(DATA, help="Folder with train/dev/test.jsonl.gz"),
     output: Optional[Path] = typer.Option(None, help="Write the figures as JSON"),
+    replies_out: Optional[Path] = typer.Option(
+        None, "--replies", help="Write every pair's replies as JSONL, to check"
+    ),
     model_out: Optional[Path] = typer.Option(None, help="Save the trained pipeline"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
 ) -> None:
@@ -99,24 +104,32 @@ def main(
     replies: Dict[str, List[str]] = {}
     for spec, settings in decodings.items():
         msg.info(f"{spec}: {len(examples):,} {split} pairs")
-        results[spec], replies[spec] = answer(nlp, settings, examples, shown)
+        results[spec], replies[spec] = answer(nlp, settings, examples)
         msg.text(str(results[spec]))
     print_table(results, split, len(examples))
-    print_replies([examples[i] for i in shown], replies)
+    print_replies(examples, shown, replies)
+    if replies_out is not None:
+        rows = (pair_replies(examples, replies, i) for i in range(len(examples)))
+        srsly.write_jsonl(replies_out, rows)
     figures["peak_memory_gb"] = peak_memory_gb()
     msg.table(figures, header=("figure", "value"), divider=True)
     if output is not None:
-        samples = [
-            {
-                "context": eg.predicted.text,
-                "reference": eg.reference._.response,
-                **{spec: replies[spec][i] for spec in decodings},
-            }
-            for i, eg in enumerate(examples[j] for j in shown)
-        ]
+        samples = [pair_replies(examples, replies, i) for i in shown]
         record = {"split": split, "pairs": len(examples), "decodings": results}
         record.update(figures=figures, samples=samples)
         output.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def pair_replies(
+    examples: List[Example], replies: Dict[str, List[str]], i: int
+) -> Dict[str, str]:
+    """The i-th pair's context and reference, and each decoding's reply."""
+    example = examples[i]
+    return {
+        "context": example.predicted.text,
+        "reference": example.reference._.response,
+        **{spec: texts[i] for spec, texts in replies.items()},
+    }
 
 
 def parse_decoding(spec: str) -> Tuple[Optional[str], List[str]]:
@@ -126,16 +139,16 @@ def parse_decoding(spec: str) -> Tuple[Optional[str], List[str]]:
 
 
 def answer(
-    nlp: Language, decoding: Decoding, examples: List[Example], shown: List[int]
+    nlp: Language, decoding: Decoding, examples: List[Example]
 ) -> Tuple[Dict[str, Any], List[str]]:
     """The scores of the examples answered with the decoding (x 100 but
-    perplexity), its docs/s, and its replies to the examples shown."""
+    perplexity), its docs/s and most frequent reply, and the replies."""
     responder = seq2seq_component(nlp)
     answered = [eg.copy() for eg in examples]
     with responder.using_decoding(decoding):
         result = score_split(nlp, answered)
-    replies = [answered[i].predicted._.response for i in shown]
-    words = sum(len(eg.predicted._.response.split()) for eg in answered)
+    replies = [eg.predicted._.response for eg in answered]
+    words = sum(len(reply.split()) for reply in replies)
     scores = {
         key.replace("response_", ""): round(
             value if key.endswith("perplexity") else 100 * value, 2
@@ -143,7 +156,10 @@ def answer(
         for key, value in result.scores.items()
         if key.startswith("response_")
     }
-    figures = {"words_per_reply": round(words / len(answered), 1)}
+    figures = {
+        "words_per_reply": round(words / len(replies), 1),
+        "top_reply": Counter(replies).most_common(1)[0][0],
+    }
     return {**scores, **figures, "docs_per_s": result.docs_per_s}, replies
 
 
@@ -151,7 +167,13 @@ def print_table(results: Dict[str, Dict[str, Any]], split: str, n_pairs: int) ->
     specs = list(results)
     rows = [
         (name, *(results[spec].get(name) for spec in specs))
-        for name in (*SCORES, "words_per_reply", "docs_per_s", "perplexity")
+        for name in (
+            *SCORES,
+            "top_reply",
+            "words_per_reply",
+            "docs_per_s",
+            "perplexity",
+        )
     ]
     header = (
         "figure",
@@ -163,10 +185,13 @@ def print_table(results: Dict[str, Dict[str, Any]], split: str, n_pairs: int) ->
     msg.table(rows, header=header, divider=True)
 
 
-def print_replies(shown: List[Example], replies: Dict[str, List[str]]) -> None:
-    for i, example in enumerate(shown):
+def print_replies(
+    examples: List[Example], shown: List[int], replies: Dict[str, List[str]]
+) -> None:
+    for n, i in enumerate(shown):
+        example = examples[i]
         last_turns = example.predicted.text.split("\n")[-2:]
-        msg.divider(f"context {i + 1}")
+        msg.divider(f"context {n + 1}")
         for turn in last_turns:
             msg.text(f"  > {turn[:150]}")
         msg.text(f"  reference: {example.reference._.response}")
