@@ -46,8 +46,8 @@ DATA = Path(__file__).parent.parent.parent / "shared" / "data" / "cmu_dog"
 COMPARED = [
     "beam beam_size=5 n_best=1 length_penalty=1.0",
     "sampling top_p=0.9 n_best=1 length_penalty=1.0",
-    "mmi top_p=0.9 n_best=1 length_penalty=0.0 candidates=8 mmi_weight=0.5 "
-    "length_bonus=2.0",
+    "mmi top_p=0.9 n_best=1 length_penalty=0.0 candidates=8 mmi_weight=0.75 "
+    "length_bonus=1.0",
 ]
 SCORES = ("bleu", "f1", "distinct1", "distinct2", "top_reply_share")
 
