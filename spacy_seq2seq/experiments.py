@@ -156,19 +156,17 @@ def scores_by_length(
     buckets: Sequence[Bucket],
 ) -> List[Dict[str, Any]]:
     """`score` of the decoded examples whose source length (tokens of the
-    predicted doc) falls in each bucket, with the bucket's bounds and size
-    ("low", "high", "n"); a bucket without examples has no scores."""
+    predicted doc) falls in each bucket, with the bucket's bounds, size and
+    mean source length ("low", "high", "n", "mean_length"); a bucket without
+    examples has no scores."""
     rows = []
     for low, high in buckets:
         inside = [eg for eg in examples if low <= len(eg.predicted) <= high]
-        rows.append(
-            {
-                "low": low,
-                "high": high,
-                "n": len(inside),
-                **(score(inside) if inside else {}),
-            }
-        )
+        row = {"low": low, "high": high, "n": len(inside)}
+        if inside:
+            row["mean_length"] = sum(len(eg.predicted) for eg in inside) / len(inside)
+            row.update(score(inside))
+        rows.append(row)
     return rows
 
 

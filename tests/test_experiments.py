@@ -79,3 +79,4 @@ def test_scores_by_length_puts_each_example_in_its_bucket():
         (0, None),
         (1, 1),
     ]
+    assert rows[0]["mean_length"] == 2.0 and "mean_length" not in rows[1]
