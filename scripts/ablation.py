@@ -99,7 +99,7 @@ TASKS = {
         ROOT / "corpus" / "reverse",
         ((5, 15), (16, 30), (31, 45), (46, 60)),
         "bleu",
-        1000,
+        2000,
         100,
         {
             "training.batcher.size": 1000,
