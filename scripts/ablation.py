@@ -119,7 +119,7 @@ TASKS = {
         ROOT / "corpus" / "reuters_body",
         ((1, 50), (51, 100), (101, 200), (201, 10_000)),
         "rougeL",
-        800,
+        600,
         100,
         {
             "training.batcher.size": 2000,
