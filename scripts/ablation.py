@@ -55,7 +55,7 @@ from spacy_seq2seq.scorers import (
     score_responses,
     score_rouge,
 )
-from spacy_seq2seq.variants import COMPONENT, DECODING, MODEL, get_variant
+from spacy_seq2seq.variants import COMPONENT, DECODING, MODEL, Variant, get_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "configs" / "summarizer.cfg"
@@ -154,6 +154,9 @@ def main(
     doc: Path = typer.Option(DOCS / "ablation.md", help="Markdown with the tables"),
     plot: Optional[Path] = typer.Option(None, help="PNG (default: docs/)"),
     skip_done: bool = typer.Option(False, help="Skip runs already in --runs"),
+    report_only: bool = typer.Option(
+        False, help="Only rewrite the table and plots from --runs"
+    ),
 ) -> None:
     if task_name not in TASKS:
         msg.fail(f"--task must be one of {', '.join(TASKS)}", exits=1)
@@ -172,68 +175,92 @@ def main(
     plot = plot or DOCS / f"ablation_{slug}.png"
     steps = max_steps or task.max_steps
     every = eval_every or task.eval_every
+    if report_only:
+        write_outputs(task_name, task, read_runs(runs), runs, doc, plot)
+        return
     torch.set_num_threads(1)
     command = "python scripts/ablation.py " + " ".join(sys.argv[1:])
     for name, variant in chosen.items():
         for seed in seed_list:
-            done = [r for r in read_runs(runs) if r["task"] == task_name]
-            if skip_done and any(
-                r["variant"] == name and r["seed"] == seed for r in done
-            ):
+            done = [(r["task"], r["variant"], r["seed"]) for r in read_runs(runs)]
+            if skip_done and (task_name, name, seed) in done:
                 continue
             msg.divider(f"{task_name}: {name}, seed {seed}")
-            overrides = {
-                **variant.overrides,
-                **SMALL_MODEL,
-                **task.overrides,
-                "paths.train": str(task.data_dir / "train.jsonl.gz"),
-                "paths.dev": str(task.data_dir / "dev.jsonl.gz"),
-                "system.seed": seed,
-            }
-            run = train_for_budget(
-                BASE, overrides, max_steps=steps, eval_every_steps=every
+            row = run_one(
+                task_name, task, name, variant, seed, steps, every, limit_test
             )
-            component = seq2seq_component(run.nlp)
-            test_path = task.data_dir / "test.jsonl.gz"
-            examples = read_split(run.nlp, test_path, component, limit=limit_test)
-            docs_per_s = decode_timed(run.nlp, examples)
-            field = component.target_field
-            row = {
-                "task": task_name,
-                "variant": name,
-                "seed": seed,
-                "max_steps": steps,
-                "eval_every": every,
-                "steps": run.figures["steps"],
-                "best_step": run.figures["best_step"],
-                "dev_score_best": run.figures["dev_score_best"],
-                "train_seconds": run.figures["train_seconds"],
-                "train_source_tokens_per_s": run.figures["train_source_tokens_per_s"],
-                "parameters": count_parameters(component.model),
-                "decode_docs_per_s": docs_per_s,
-                "n_test": len(examples),
-                "test": test_scores(examples, field),
-                "by_length": scores_by_length(
-                    examples, lambda egs: test_scores(egs, field), task.buckets
-                ),
-                "dev_curve": run.dev_curve,
-                "command": command,
-            }
             rows = [
                 r
                 for r in read_runs(runs)
                 if (r["task"], r["variant"], r["seed"]) != (task_name, name, seed)
-            ] + [row]
+            ] + [{**row, "command": command}]
             write_runs(runs, rows)
-            task_rows = [r for r in rows if r["task"] == task_name]
-            update_doc(doc, task_name, report(task_name, task, task_rows, runs, plot))
-            draw(task_name, task, task_rows, plot)
-            draw_dev_curves(task_name, task_rows, dev_plot_path(plot))
+            write_outputs(task_name, task, rows, runs, doc, plot)
             msg.good(
                 f"{name} seed {seed}: test {task.score} {row['test'][task.score]:.2f} "
                 f"(best dev at update {row['best_step']} of {row['steps']}); "
                 f"wrote {runs}, {doc}, {plot} and {dev_plot_path(plot).name}"
             )
+
+
+def run_one(
+    task_name: str,
+    task: Task,
+    name: str,
+    variant: Variant,
+    seed: int,
+    steps: int,
+    every: int,
+    limit_test: int,
+) -> Row:
+    """Train the variant with this seed, decode the test split and score it."""
+    overrides = {
+        **variant.overrides,
+        **SMALL_MODEL,
+        **task.overrides,
+        "paths.train": str(task.data_dir / "train.jsonl.gz"),
+        "paths.dev": str(task.data_dir / "dev.jsonl.gz"),
+        "system.seed": seed,
+    }
+    run = train_for_budget(BASE, overrides, max_steps=steps, eval_every_steps=every)
+    component = seq2seq_component(run.nlp)
+    test_path = task.data_dir / "test.jsonl.gz"
+    examples = read_split(run.nlp, test_path, component, limit=limit_test)
+    docs_per_s = decode_timed(run.nlp, examples)
+    field = component.target_field
+    return {
+        "task": task_name,
+        "variant": name,
+        "seed": seed,
+        "max_steps": steps,
+        "eval_every": every,
+        "steps": run.figures["steps"],
+        "best_step": run.figures["best_step"],
+        "dev_score_best": run.figures["dev_score_best"],
+        "train_seconds": run.figures["train_seconds"],
+        "train_source_tokens_per_s": run.figures["train_source_tokens_per_s"],
+        "parameters": count_parameters(component.model),
+        "decode_docs_per_s": docs_per_s,
+        "n_test": len(examples),
+        "test": test_scores(examples, field),
+        "by_length": scores_by_length(
+            examples, lambda egs: test_scores(egs, field), task.buckets
+        ),
+        "dev_curve": run.dev_curve,
+    }
+
+
+def write_outputs(
+    task_name: str, task: Task, rows: List[Row], runs: Path, doc: Path, plot: Path
+) -> None:
+    """The task's table in the doc, its plot and its dev curves, from all
+    its runs."""
+    task_rows = [r for r in rows if r["task"] == task_name]
+    if not task_rows:
+        msg.fail(f"No {task_name} runs in {runs}", exits=1)
+    update_doc(doc, task_name, report(task_name, task, task_rows, runs, plot))
+    draw(task_name, task, task_rows, plot)
+    draw_dev_curves(task_name, task_rows, dev_plot_path(plot))
 
 
 def test_scores(examples: List[Example], field: str) -> Dict[str, float]:
@@ -290,8 +317,9 @@ def report(name: str, task: Task, rows: List[Row], runs: Path, plot: Path) -> st
         "",
         f"| variant | seeds | {score} | "
         + " | ".join(f"{score} {span(lo, hi)} ({n:,})" for lo, hi, n in buckets)
-        + " | exact | ROUGE-L | best dev at update | parameters | train s |",
-        "|---|---:|---:|" + "---:|" * len(buckets) + "---:|---:|---:|---:|---:|",
+        + " | exact | ROUGE-L | best dev at update | within 1 point of it from "
+        "| parameters | train s |",
+        "|---|---:|---:|" + "---:|" * len(buckets) + "---:|---:|---:|---:|---:|---:|",
     ]
     for variant, group in groups.items():
         by_bucket = [
@@ -299,17 +327,26 @@ def report(name: str, task: Task, rows: List[Row], runs: Path, plot: Path) -> st
             for i in range(len(buckets))
         ]
         best_steps = ", ".join(str(r["best_step"]) for r in group)
+        plateaus = ", ".join(str(plateau_step(r["dev_curve"])) for r in group)
         lines.append(
             f"| {variant} | {', '.join(str(r['seed']) for r in group)} | "
             f"{mean_std([r['test'][score] for r in group])} | "
             + " | ".join(by_bucket)
             + f" | {mean_std([r['test']['exact'] for r in group])} | "
             f"{mean_std([r['test']['rougeL'] for r in group])} | {best_steps} | "
+            f"{plateaus} | "
             f"{group[0]['parameters']:,} | "
             f"{statistics.mean(r['train_seconds'] for r in group):.0f} |"
         )
     lines += ["", f"Command: `{first['command']}`"]
     return "\n".join(lines)
+
+
+def plateau_step(curve: List[Dict[str, Any]], tolerance: float = 0.01) -> int:
+    """The first update whose dev score is within `tolerance` (1 point x
+    100) of the run's best: where the dev score stopped rising."""
+    best = max(point["score"] for point in curve)
+    return next(p["step"] for p in curve if p["score"] >= best - tolerance)
 
 
 def span(low: int, high: int) -> str:
