@@ -16,12 +16,13 @@ import warnings
 from pathlib import Path
 from typing import List
 
-import spacy
 import srsly
 import typer
 from benchmarking import peak_memory_gb
 from spacy.tokens import Doc
 from wasabi import msg
+
+from spacy_seq2seq.upgrade import load_pipeline
 
 DATA = (
     Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
@@ -59,7 +60,7 @@ def main(
 
 
 def run_case(model: Path, n_docs: int, length: int, data_dir: Path) -> dict:
-    nlp = spacy.load(model)
+    nlp = load_pipeline(model)
     words = [
         word
         for record in srsly.read_gzip_jsonl(data_dir / "test.jsonl.gz")

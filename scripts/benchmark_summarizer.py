@@ -29,6 +29,7 @@ from spacy_seq2seq.experiments import (
     train_for_budget,
 )
 from spacy_seq2seq.scorers import ROUGE_TYPES
+from spacy_seq2seq.upgrade import load_pipeline
 
 DATA = (
     Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
@@ -52,7 +53,7 @@ def main(
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     if decode_only is not None:
-        nlp = spacy.load(decode_only)
+        nlp = load_pipeline(decode_only)
         print(json.dumps(decode_test_split(nlp, data_dir, beam_size)))
         return
     overrides = {

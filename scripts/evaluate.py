@@ -28,6 +28,7 @@ from spacy_seq2seq.experiments import (
     score_split,
     seq2seq_component,
 )
+from spacy_seq2seq.upgrade import load_pipeline
 
 
 def main(
@@ -47,7 +48,7 @@ def main(
 ) -> None:
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
+    nlp = load_pipeline(model)
     try:
         component = seq2seq_component(nlp, component_name)
         component.decoding = decoding_with(component.decoding, decoding, search)

@@ -13,12 +13,12 @@ text, linked to its heatmap.
 import html
 from pathlib import Path
 
-import spacy
 import typer
 from wasabi import msg
 
 from spacy_seq2seq import render_attention
 from spacy_seq2seq.experiments import read_split, seq2seq_component
+from spacy_seq2seq.upgrade import load_pipeline
 
 
 def main(
@@ -27,7 +27,7 @@ def main(
     output_dir: Path = typer.Argument(..., file_okay=False),
     limit: int = typer.Option(10, help="Docs to render"),
 ) -> None:
-    nlp = spacy.load(model)
+    nlp = load_pipeline(model)
     component = seq2seq_component(nlp)
     component.store_attention = True
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-import spacy
 import srsly
 from spacy.language import Language
 from tqdm import tqdm
 
 from .component import Seq2SeqComponent
+from .upgrade import load_pipeline
 
 # A record as read, and an output row.
 Record = Dict[str, Any]
@@ -221,7 +221,7 @@ _worker_nlp: Optional[Language] = None
 
 def _load_worker_pipeline(model: str) -> None:
     global _worker_nlp
-    _worker_nlp = spacy.load(model)
+    _worker_nlp = load_pipeline(model)
 
 
 def _process_in_worker(job_and_records: Tuple[ApplyJob, List[Record]]) -> List[Row]:
@@ -248,7 +248,7 @@ def apply_file(
         pool = context.Pool(n_process, _load_worker_pipeline, (job.model,))
         results = pool.imap(_process_in_worker, ((job, batch) for batch in batches))
     else:
-        nlp = spacy.load(job.model)
+        nlp = load_pipeline(job.model)
         results = (job.process(nlp, batch) for batch in batches)
     try:
         for rows in results:

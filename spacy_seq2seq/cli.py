@@ -12,7 +12,7 @@ import typer
 from wasabi import msg
 
 from .conversation import Conversation, printable
-from .upgrade import upgrade_pipeline
+from .upgrade import load_pipeline, upgrade_pipeline
 
 app = typer.Typer(name="spacy_seq2seq", add_completion=False, no_args_is_help=True)
 
@@ -47,7 +47,7 @@ def chat(
         msg.fail(f"Can't find a pipeline at '{model}'", exits=1)
     try:
         conversation = Conversation(
-            spacy.load(model), max_turns=max_turns, component=component
+            load_pipeline(model), max_turns=max_turns, component=component
         )
     except (OSError, ValueError) as e:
         msg.fail(f"Can't chat with '{model}'", str(e), exits=1)

@@ -7,6 +7,7 @@ The scripts in scripts/ (evaluate, benchmarks, the ablation) are thin
 command lines over these functions.
 """
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -55,30 +56,22 @@ def decoding_with(
 ) -> Decoding:
     """The decoding of `kind` ("beam", "sampling"; None: the same kind) with
     each KEY=VALUE assignment applied, the value read as the setting's type
-    (`beam_size=8`, `top_p=0.9`). Raises a ValueError naming a malformed
-    assignment, an unknown setting or a value out of range.
+    (`beam_size=8`, `top_p=0.9`), through `decoding.changed_decoding`.
+    Raises a ValueError naming a malformed assignment, an unknown kind or
+    setting, or a value out of range.
     """
-    if kind is not None and kind not in DECODINGS:
-        raise ValueError(
-            f"decoding must be one of {', '.join(DECODINGS)}, not {kind!r}"
-        )
-    new_kind = DECODINGS[kind] if kind is not None else type(decoding)
-    types = {field.name: field.type for field in new_kind.__dataclass_fields__.values()}
+    new_kind = DECODINGS.get(kind or decoding.name, type(decoding))
+    types = {f.name: f.type for f in dataclasses.fields(new_kind)}
     changes: Dict[str, Any] = {}
     for assignment in assignments:
-        key, equals, value = assignment.partition("=")
-        key, value = key.strip(), value.strip()
+        key, equals, value = (part.strip() for part in assignment.partition("="))
         if not equals or not key or not value:
             raise ValueError(
                 f"Expected KEY=VALUE for a decoding setting, not {assignment!r}"
             )
-        if key not in types:
-            raise ValueError(
-                f"{new_kind.name} decoding has no setting {key!r} "
-                f"(it has {', '.join(sorted(types))})"
-            )
         try:
-            changes[key] = types[key](value)
+            # An unknown key keeps its text: changed_decoding names it.
+            changes[key] = types[key](value) if key in types else value
         except ValueError:
             expected = "an integer" if types[key] is int else "a number"
             raise ValueError(f"{key} must be {expected}, not {value!r}") from None
@@ -156,19 +149,17 @@ def scores_by_length(
     buckets: Sequence[Bucket],
 ) -> List[Dict[str, Any]]:
     """`score` of the decoded examples whose source length (tokens of the
-    predicted doc) falls in each bucket, with the bucket's bounds and size
-    ("low", "high", "n"); a bucket without examples has no scores."""
+    predicted doc) falls in each bucket, with the bucket's bounds, size and
+    mean source length ("low", "high", "n", "mean_length"); a bucket without
+    examples has no scores."""
     rows = []
     for low, high in buckets:
         inside = [eg for eg in examples if low <= len(eg.predicted) <= high]
-        rows.append(
-            {
-                "low": low,
-                "high": high,
-                "n": len(inside),
-                **(score(inside) if inside else {}),
-            }
-        )
+        row = {"low": low, "high": high, "n": len(inside)}
+        if inside:
+            row["mean_length"] = sum(len(eg.predicted) for eg in inside) / len(inside)
+            row.update(score(inside))
+        rows.append(row)
     return rows
 
 

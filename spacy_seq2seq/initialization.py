@@ -18,6 +18,7 @@ def initialize_weights(module: nn.Module, scheme: str) -> None:
     The target embeddings keep their own scale in every scheme: the tied
     output layer scores words against them.
     """
+    check_text("init", scheme, choices=INIT_SCHEMES)
     for layer in module.modules():
         if isinstance(layer, nn.Embedding):
             continue

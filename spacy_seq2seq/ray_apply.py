@@ -15,6 +15,7 @@ import spacy
 
 from .apply import ERROR_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, ApplyJob, parquet_schema
 from .local_ray import init_ray
+from .upgrade import load_pipeline
 
 
 class PipelineActor:
@@ -24,7 +25,7 @@ class PipelineActor:
         if gpu:
             spacy.require_gpu()
         self.job = job
-        self.nlp = spacy.load(job.model)
+        self.nlp = load_pipeline(job.model)
 
     def __call__(self, batch):  # Arrow tables in and out
         import pyarrow

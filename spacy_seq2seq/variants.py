@@ -73,6 +73,10 @@ VARIANTS: Dict[str, Variant] = {
         "Luong's local-p attention: a predicted position, window D = 5",
         {f"{MODEL}.attention_window": 5},
     ),
+    "local_no_copy": Variant(
+        "local-p attention as in the local variant, without copy",
+        {f"{MODEL}.attention_window": 5, f"{MODEL}.copy": False},
+    ),
     "no_attention_init": Variant(
         "no attention: the encoder's final states only start the decoder "
         "(Sutskever et al. 2014); no copy, which needs attention",

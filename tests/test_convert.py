@@ -467,3 +467,28 @@ def test_a_missing_cmu_dog_split_folder_is_named(cmu_dog_script, tmp_path, capsy
         cmu_dog_script.read_conversations(write_archive(tmp_path / "a.tar.gz", files))
     assert error.value.code == 1
     assert "in Conversations/valid/:" in words_of(capsys.readouterr().out)
+
+
+# The synthetic reversal task
+
+
+def test_synthetic_task_is_seeded_reversals(tmp_path):
+    script = load_script(SCRIPTS / "make_synthetic_task.py")
+    records = list(script.reversal_pairs(50, 3, 12, 20, seed=7))
+    assert records == list(script.reversal_pairs(50, 3, 12, 20, seed=7))
+    assert records != list(script.reversal_pairs(50, 3, 12, 20, seed=8))
+    lengths = set()
+    for record in records:
+        source = record["text"].split()
+        assert record["summary"].split() == source[::-1]
+        assert 3 <= len(source) <= 12 and set(source) <= {
+            f"w{i:02d}" for i in range(20)
+        }
+        lengths.add(len(source))
+    assert len(lengths) > 5, "lengths vary"
+    script.main(tmp_path, 20, 5, 5, 3, 12, 20, 0)
+    nlp = spacy.blank("en")
+    read = script.create_jsonl_reader(tmp_path / "dev.jsonl.gz")
+    assert [eg.reference._.summary for eg in read(nlp)] == [
+        r["summary"] for r in script.reversal_pairs(5, 3, 12, 20, seed=1)
+    ]

@@ -31,11 +31,11 @@ def test_switching_kind_keeps_the_shared_settings():
     [
         (None, "beam_size", "Expected KEY=VALUE"),
         (None, "=3", "Expected KEY=VALUE"),
-        (None, "top_p=0.9", "beam decoding has no setting 'top_p'"),
+        (None, "top_p=0.9", "beam decoding has no setting top_p"),
         (None, "beam_size=four", "beam_size must be an integer, not 'four'"),
         (None, "beam_size=0", "beam_size must be at least 1"),
         (None, "n_best=5", "n_best .5. must not exceed beam_size"),
-        ("greedy", "beam_size=1", "decoding must be one of beam, sampling"),
+        ("greedy", "beam_size=1", "decoding must be one of 'beam', 'sampling'"),
     ],
 )
 def test_bad_assignments_say_what_is_wrong(kind, assignment, error):
@@ -79,3 +79,4 @@ def test_scores_by_length_puts_each_example_in_its_bucket():
         (0, None),
         (1, 1),
     ]
+    assert rows[0]["mean_length"] == 2.0 and "mean_length" not in rows[1]

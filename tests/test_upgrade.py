@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from spacy_seq2seq import cli
 from spacy_seq2seq.decoding import BeamSearch, Sampling
-from spacy_seq2seq.upgrade import upgrade_config
+from spacy_seq2seq.upgrade import load_pipeline, upgrade_config
 
 FLAT_RESPONDER = {
     "factory": "seq2seq_responder",
@@ -103,3 +103,10 @@ def test_upgrade_refuses_a_responder_trained_on_other_turn_separators(tmp_path):
         upgrade_config(config)
     result = CliRunner().invoke(cli.app, ["upgrade", str(tmp_path)])
     assert result.exit_code == 1 and "no config.cfg" in result.output
+
+
+def test_loading_a_0_1_pipeline_says_to_upgrade_it(old_pipeline):
+    with pytest.raises(ValueError, match="spacy_seq2seq upgrade"):
+        load_pipeline(old_pipeline)
+    result = CliRunner().invoke(cli.app, ["chat", str(old_pipeline)])
+    assert result.exit_code == 1 and "spacy_seq2seq upgrade" in result.output

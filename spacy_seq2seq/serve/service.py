@@ -21,6 +21,7 @@ from ..conversation import find_component, join_turns
 from ..decoding import Decoding, changed_decoding, settings_of
 from ..responder import ResponderComponent
 from ..settings import check_int
+from ..upgrade import load_pipeline
 
 # The decoding settings a request may set, by task. A summary is the best
 # beam; a reply may also be sampled, or reranked by MMI, and come with its
@@ -217,7 +218,7 @@ class Seq2SeqService:
                 f"Can't find a pipeline at '{model}': not a directory nor an "
                 "installed package."
             )
-        return cls(spacy.load(model), component=component, limits=limits)
+        return cls(load_pipeline(model), component=component, limits=limits)
 
     @property
     def spec(self) -> "ServingSpec":
