@@ -54,7 +54,7 @@ def count_parameters(model: Model) -> int:
 def decoding_with(
     decoding: Decoding, kind: Optional[str], assignments: Sequence[str]
 ) -> Decoding:
-    """The decoding of `kind` ("beam", "sampling"; None: the same kind) with
+    """The decoding of `kind` ("beam", "sampling", "mmi"; None: the same kind) with
     each KEY=VALUE assignment applied, the value read as the setting's type
     (`beam_size=8`, `top_p=0.9`), through `decoding.changed_decoding`.
     Raises a ValueError naming a malformed assignment, an unknown kind or
