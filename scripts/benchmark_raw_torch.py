@@ -19,13 +19,13 @@ from typing import Any, Dict, List
 import spacy
 import torch
 import typer
-from benchmarking import seq2seq_component, train_for_budget
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import create_train_batches
 from spacy.util import load_config, registry, resolve_dot_names
 from wasabi import msg
 
 from spacy_seq2seq.architectures import count_copy_only_words
+from spacy_seq2seq.experiments import seq2seq_component, train_for_budget
 from spacy_seq2seq.torch_model import AttentionalSeq2SeqModule, LossInputs, Sources
 from spacy_seq2seq.vocab import PAD_ID
 

@@ -31,13 +31,19 @@ from typing import Any, Dict, List, Optional, Tuple
 import spacy
 import srsly
 import typer
-from benchmarking import peak_memory_gb, seq2seq_component, train_for_budget
+from benchmarking import peak_memory_gb
 from spacy.language import Language
 from spacy.training import Example
 from wasabi import msg
 
 from spacy_seq2seq.decoding import Decoding
-from spacy_seq2seq.experiments import decoding_with, read_split, score_split
+from spacy_seq2seq.experiments import (
+    decoding_with,
+    read_split,
+    score_split,
+    seq2seq_component,
+    train_for_budget,
+)
 from spacy_seq2seq.scorers import score_responses
 
 DATA = Path(__file__).parent.parent.parent / "shared" / "data" / "cmu_dog"

@@ -1,14 +1,7 @@
-"""What the benchmark scripts share beyond spacy_seq2seq.experiments (training
-for a budget, timed decoding, finding the component), which they may import
-from here too: the peak memory of the process."""
+"""What the benchmark scripts share beyond spacy_seq2seq.experiments: the
+peak memory of the process."""
 
 import resource
-
-from spacy_seq2seq.experiments import (  # noqa: F401 (the scripts' one import)
-    decode_timed,
-    seq2seq_component,
-    train_for_budget,
-)
 
 
 def peak_memory_gb() -> float:
