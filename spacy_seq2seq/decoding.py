@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, Optional, Union
 
-from .settings import check_at_most, check_int, check_number, check_text
+from .settings import SettingError, check_at_most, check_int, check_number, check_text
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def changed_decoding(
 ) -> Decoding:
     """The decoding with these settings changed, validated; with `kind`,
     a decoding of that kind that keeps the settings the two kinds share.
-    Raises a ValueError naming a setting the kind does not have.
+    Raises a SettingError naming a setting the kind does not have.
     """
     if kind is not None:
         check_text("decoding", kind, choices=tuple(DECODINGS))
@@ -137,9 +137,10 @@ def changed_decoding(
     fields = {field.name for field in dataclasses.fields(new_kind)}
     unknown = sorted(set(changes) - fields)
     if unknown:
-        raise ValueError(
+        raise SettingError(
+            unknown[0],
             f"{new_kind.name} decoding has no setting {', '.join(unknown)} "
-            f"(it has {', '.join(sorted(fields))})"
+            f"(it has {', '.join(sorted(fields))})",
         )
     kept = {k: v for k, v in dataclasses.asdict(decoding).items() if k in fields}
     return new_kind(**{**kept, **changes})

@@ -8,12 +8,21 @@ import math
 from typing import Any, Iterable, Optional
 
 
+class SettingError(ValueError):
+    """A setting of the wrong type, out of range or unknown; `setting` names
+    it, so that a caller (the server's 422) can point at the field."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 def check_int(name: str, value: Any, *, minimum: int) -> None:
     """An integer (not a bool) >= minimum."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, not {describe(value)}")
+        raise SettingError(name, f"{name} must be an integer, not {describe(value)}")
     if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+        raise SettingError(name, f"{name} must be at least {minimum}, not {value}")
 
 
 def check_at_most(
@@ -21,8 +30,8 @@ def check_at_most(
 ) -> None:
     """A setting no greater than another one, each already checked alone."""
     if value > limit:
-        raise ValueError(
-            f"{name} ({value}) must not exceed {limit_name} ({limit}){context}"
+        raise SettingError(
+            name, f"{name} ({value}) must not exceed {limit_name} ({limit}){context}"
         )
 
 
@@ -38,9 +47,9 @@ def check_number(
     """A finite int or float (not a bool) in the given range: >= minimum,
     <= maximum, > above, < below."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, not {describe(value)}")
+        raise SettingError(name, f"{name} must be a number, not {describe(value)}")
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, not {value}")
+        raise SettingError(name, f"{name} must be a finite number, not {value}")
     bounds = [
         (
             minimum,
@@ -57,12 +66,12 @@ def check_number(
     ]
     if not all(ok for _, _, ok in bounds):
         condition = " and ".join(text for bound, text, _ in bounds if bound is not None)
-        raise ValueError(f"{name} must be {condition}, not {value}")
+        raise SettingError(name, f"{name} must be {condition}, not {value}")
 
 
 def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false, not {describe(value)}")
+        raise SettingError(name, f"{name} must be true or false, not {describe(value)}")
 
 
 def check_text(
@@ -70,13 +79,14 @@ def check_text(
 ) -> None:
     """A string; one of `choices` if given, else non-empty."""
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, not {describe(value)}")
+        raise SettingError(name, f"{name} must be a string, not {describe(value)}")
     if choices is not None and value not in choices:
-        raise ValueError(
-            f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}"
+        raise SettingError(
+            name,
+            f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}",
         )
     if choices is None and not value:
-        raise ValueError(f"{name} must not be empty")
+        raise SettingError(name, f"{name} must not be empty")
 
 
 def describe(value: Any) -> str:

@@ -267,6 +267,9 @@ def test_a_reply_takes_turns_or_a_message(responder):
         ({"candidates": 9}, "candidates"),  # over the server's cap
         ({"candidates": 2, "n_best": 3}, "n_best"),
         ({"mmi_weight": -1.0}, "mmi_weight"),
+        # a setting the asked kind of decoding does not have
+        ({"decoding": "beam", "mmi_weight": 0.3}, "mmi_weight"),
+        ({"decoding": "greedy"}, "decoding"),
     ],
 )
 def test_a_bad_mmi_setting_is_a_422_naming_the_field(responder, body, field):

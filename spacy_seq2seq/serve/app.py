@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from typing_extensions import TypedDict
 
 from ..render import STYLE, heatmap
+from ..settings import SettingError
 from .batcher import Batcher
 from .conversations import ConversationStore
 from .service import (
@@ -32,7 +33,6 @@ from .service import (
     DecodeTask,
     Seq2SeqService,
     ServingSpec,
-    SettingsError,
 )
 
 STATIC = Path(__file__).parent / "static"
@@ -160,8 +160,8 @@ def create_app(
     def decoding_of(request: Decoding, names: Tuple[str, ...]) -> Any:
         try:
             return spec.decoding(request.overrides(names))
-        except SettingsError as e:
-            raise unprocessable(e.field, str(e))
+        except SettingError as e:
+            raise unprocessable(e.setting, str(e))
 
     def check_length(field: str, texts: List[str]) -> None:
         for i, text in enumerate(texts):

@@ -20,7 +20,7 @@ from ..component import Seq2SeqComponent
 from ..conversation import find_component, join_turns
 from ..decoding import Decoding, changed_decoding, settings_of
 from ..responder import ResponderComponent
-from ..settings import check_int
+from ..settings import SettingError, check_int
 from ..upgrade import load_pipeline
 
 # The decoding settings a request may set, by task. A summary is the best
@@ -79,14 +79,6 @@ class Limits:
         """The largest request body read: every text at its longest, in UTF-8
         (at most 4 bytes a character, more with JSON escapes), and headroom."""
         return 6 * self.max_chars * self.max_batch_size + 65536
-
-
-class SettingsError(ValueError):
-    """A decoding setting a request may not have; `field` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -150,23 +142,18 @@ class ServingSpec:
     def decoding(self, overrides: Dict[str, Any]) -> Decoding:
         """The component's decoding with a request's overrides ("decoding"
         switches between "beam", "sampling" and "mmi"), checked against the
-        server's limits. Raises SettingsError naming the field."""
+        server's limits. Raises a SettingError naming the setting."""
         for name in overrides:
             if name not in self.settings_names:
-                raise SettingsError(
+                raise SettingError(
                     name, f"not a setting of /v1/{self.task}: {self.settings_names}"
                 )
         changes = dict(overrides)
         kind = changes.pop("decoding", None)
         for name, value in changes.items():
             if isinstance(value, float) and not math.isfinite(value):
-                raise SettingsError(name, f"{name} must be a finite number")
-        try:
-            decoding = changed_decoding(self.defaults, kind, **changes)
-        except ValueError as e:
-            message = str(e)
-            field = next((n for n in overrides if message.startswith(n)), None)
-            raise SettingsError(field or next(iter(overrides), "decoding"), message)
+                raise SettingError(name, f"{name} must be a finite number")
+        decoding = changed_decoding(self.defaults, kind, **changes)
         limits = self.limits
         for name, cap in (
             ("beam_size", limits.max_beam_size),
@@ -176,7 +163,7 @@ class ServingSpec:
         ):
             value = getattr(decoding, name, 0)
             if value > cap:
-                raise SettingsError(name, f"{name} is at most {cap} on this server")
+                raise SettingError(name, f"{name} is at most {cap} on this server")
         return decoding
 
     def reply_context(self, turns: List[str]) -> str:
