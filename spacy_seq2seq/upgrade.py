@@ -49,11 +49,7 @@ def upgrade_config(config: Config) -> List[str]:
     """
     changed = []
     for name, settings in config.get("components", {}).items():
-        if (
-            settings.get("factory") not in FACTORIES
-            or "decoding" in settings
-            and isinstance(settings["decoding"], dict)
-        ):
+        if not has_flat_decoding(settings):
             continue
         flat = {
             key: settings.pop(key) for key in FLAT_DECODING_SETTINGS if key in settings
@@ -113,8 +109,12 @@ def needs_upgrade(model: Union[str, Path]) -> bool:
         config = Config().from_disk(config_path, interpolate=False)
     except Exception:  # an unreadable config: spaCy's own error says why
         return False
-    return any(
-        settings.get("factory") in FACTORIES
-        and not isinstance(settings.get("decoding"), dict)
-        for settings in config.get("components", {}).values()
+    return any(map(has_flat_decoding, config.get("components", {}).values()))
+
+
+def has_flat_decoding(settings: Dict[str, Any]) -> bool:
+    """Whether a component's settings are a seq2seq component's without the
+    `decoding` block (0.1's flat settings)."""
+    return settings.get("factory") in FACTORIES and not isinstance(
+        settings.get("decoding"), dict
     )

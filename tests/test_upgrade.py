@@ -102,11 +102,13 @@ def test_upgrade_refuses_a_responder_trained_on_other_turn_separators(tmp_path):
     with pytest.raises(ValueError, match="joins a conversation's turns"):
         upgrade_config(config)
     result = CliRunner().invoke(cli.app, ["upgrade", str(tmp_path)])
-    assert result.exit_code == 1 and "no config.cfg" in result.output
+    # wasabi wraps long paths: compare the words
+    assert result.exit_code == 1 and "no config.cfg" in " ".join(result.output.split())
 
 
 def test_loading_a_0_1_pipeline_says_to_upgrade_it(old_pipeline):
     with pytest.raises(ValueError, match="spacy_seq2seq upgrade"):
         load_pipeline(old_pipeline)
     result = CliRunner().invoke(cli.app, ["chat", str(old_pipeline)])
-    assert result.exit_code == 1 and "spacy_seq2seq upgrade" in result.output
+    assert result.exit_code == 1
+    assert "spacy_seq2seq upgrade" in " ".join(result.output.split())

@@ -7,7 +7,6 @@ The embedded server (app.py + batcher.py) and the Ray Serve deployment
 """
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -150,9 +149,6 @@ class ServingSpec:
                 )
         changes = dict(overrides)
         kind = changes.pop("decoding", None)
-        for name, value in changes.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise SettingError(name, f"{name} must be a finite number")
         decoding = changed_decoding(self.defaults, kind, **changes)
         limits = self.limits
         for name, cap in (
