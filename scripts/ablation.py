@@ -10,7 +10,7 @@ and by source length (Bahdanau et al. 2015, figure 2).
     OMP_NUM_THREADS=1 python scripts/ablation.py --task reuters-body --seeds 0,1,2
 
 Every run is configs/summarizer.cfg with the variant's overrides
-(spacy_seq2seq/variants.py) and the task's (a small model, the same for
+(spacy_seq2seq/research/variants.py) and the task's (a small model, the same for
 every variant; the data; decoding lengths), trained with one torch thread for
 the task's number of updates with a dev evaluation every so many updates;
 the best dev checkpoint is kept. Nothing depends on the clock, so a re-run
@@ -41,7 +41,7 @@ import typer
 from spacy.training import Example
 from wasabi import msg
 
-from spacy_seq2seq.experiments import (
+from spacy_seq2seq.research.experiments import (
     Bucket,
     count_parameters,
     decode_timed,
@@ -50,12 +50,18 @@ from spacy_seq2seq.experiments import (
     seq2seq_component,
     train_for_budget,
 )
+from spacy_seq2seq.research.variants import (
+    COMPONENT,
+    DECODING,
+    MODEL,
+    Variant,
+    get_variant,
+)
 from spacy_seq2seq.scorers import (
     predictions_and_references,
     score_responses,
     score_rouge,
 )
-from spacy_seq2seq.variants import COMPONENT, DECODING, MODEL, Variant, get_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "configs" / "summarizer.cfg"

@@ -12,7 +12,7 @@ import torch
 import typer
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from spacy_seq2seq.torch_model import RNNEncoder
+from spacy_seq2seq.model.torch_model import RNNEncoder
 
 
 def main(

@@ -24,10 +24,14 @@ from spacy.training.loop import create_train_batches
 from spacy.util import load_config, registry, resolve_dot_names
 from wasabi import msg
 
-from spacy_seq2seq.architectures import count_copy_only_words
-from spacy_seq2seq.experiments import seq2seq_component, train_for_budget
-from spacy_seq2seq.torch_model import AttentionalSeq2SeqModule, LossInputs, Sources
-from spacy_seq2seq.vocab import PAD_ID
+from spacy_seq2seq.model.architectures import count_copy_only_words
+from spacy_seq2seq.model.torch_model import (
+    AttentionalSeq2SeqModule,
+    LossInputs,
+    Sources,
+)
+from spacy_seq2seq.model.vocab import PAD_ID
+from spacy_seq2seq.research.experiments import seq2seq_component, train_for_budget
 
 DATA = (
     Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"

@@ -36,8 +36,8 @@ from spacy.language import Language
 from spacy.training import Example
 from wasabi import msg
 
-from spacy_seq2seq.decoding import Decoding
-from spacy_seq2seq.experiments import (
+from spacy_seq2seq.model.decoding import Decoding
+from spacy_seq2seq.research.experiments import (
     decoding_with,
     read_split,
     score_split,

@@ -19,7 +19,7 @@ import typer
 from benchmarking import peak_memory_gb
 from wasabi import msg
 
-from spacy_seq2seq.experiments import train_for_budget
+from spacy_seq2seq.research.experiments import train_for_budget
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "reuters21578_headlines"

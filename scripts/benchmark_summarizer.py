@@ -21,8 +21,8 @@ from benchmarking import peak_memory_gb
 from spacy.language import Language
 from wasabi import msg
 
-from spacy_seq2seq.decoding import changed_decoding
-from spacy_seq2seq.experiments import (
+from spacy_seq2seq.model.decoding import changed_decoding
+from spacy_seq2seq.research.experiments import (
     read_split,
     score_split,
     seq2seq_component,

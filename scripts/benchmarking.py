@@ -1,4 +1,4 @@
-"""What the benchmark scripts share beyond spacy_seq2seq.experiments: the
+"""What the benchmark scripts share beyond spacy_seq2seq.research.experiments: the
 peak memory of the process."""
 
 import resource

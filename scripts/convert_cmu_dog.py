@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import typer
+from corpus import ASSETS_HINT, write_split
 from wasabi import msg
 
-from corpus import ASSETS_HINT, write_split
 from spacy_seq2seq.readers import create_dialogue_reader
 
 # The archive's split folders and the names of the splits written.

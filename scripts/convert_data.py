@@ -19,9 +19,9 @@ from pathlib import Path
 import convert_cmu_dog
 import convert_reuters
 import typer
+from corpus import write_split
 from wasabi import msg
 
-from corpus import write_split
 from spacy_seq2seq.readers import create_dialogue_reader, create_jsonl_reader
 from spacy_seq2seq.user_data import read_dialogues, read_pairs, read_splits
 

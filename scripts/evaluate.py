@@ -21,8 +21,8 @@ import srsly
 import typer
 from wasabi import msg
 
-from spacy_seq2seq.decoding import settings_of
-from spacy_seq2seq.experiments import (
+from spacy_seq2seq.model.decoding import settings_of
+from spacy_seq2seq.research.experiments import (
     decoding_with,
     read_split,
     score_split,

@@ -1,4 +1,4 @@
-"""Write each model family variant (spacy_seq2seq/variants.py) as a complete
+"""Write each model family variant (spacy_seq2seq/research/variants.py) as a complete
 `spacy train` config: the base config with the variant's overrides applied.
 
     python scripts/make_variant_configs.py training/variants
@@ -16,7 +16,7 @@ from typing import List
 import typer
 from wasabi import msg
 
-from spacy_seq2seq.variants import VARIANTS, get_variant, variant_config
+from spacy_seq2seq.research.variants import VARIANTS, get_variant, variant_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ import typer
 from wasabi import msg
 
 from spacy_seq2seq import render_attention
-from spacy_seq2seq.experiments import read_split, seq2seq_component
+from spacy_seq2seq.research.experiments import read_split, seq2seq_component
 from spacy_seq2seq.upgrade import load_pipeline
 
 

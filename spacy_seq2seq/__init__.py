@@ -1,19 +1,19 @@
 """Attentional encoder-decoder (seq2seq) components for spaCy."""
 
-from .architectures import AttentionalSeq2Seq
 from .component import Seq2SeqComponent
 from .conversation import Conversation
-from .decoding import BeamSearch, Sampling
 from .loggers import console_logger
-from .readers import create_dialogue_reader, create_jsonl_reader
-from .render import render_attention
-from .responder import ResponderComponent, make_responder
-from .schedules import (
+from .model.architectures import AttentionalSeq2Seq
+from .model.decoding import BeamSearch, Sampling
+from .model.schedules import (
     ExponentialDecay,
     InverseSigmoidDecay,
     LinearDecay,
     TeacherForcing,
 )
+from .readers import create_dialogue_reader, create_jsonl_reader
+from .render import render_attention
+from .responder import ResponderComponent, make_responder
 from .scorers import make_response_scorer, make_rouge_scorer
 from .summarizer import make_summarizer
 

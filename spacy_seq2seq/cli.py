@@ -175,12 +175,12 @@ def apply(
     """
     if not ray and not Path(model).exists() and not spacy.util.is_package(model):
         msg.fail(f"Can't find a pipeline at '{model}'", exits=1)
-    from .apply import ApplyJob, apply_file
+    from .batch.apply import ApplyJob, apply_file
 
     job = ApplyJob(model, input_path, output_path, text_field, id_field, batch_size)
     try:
         if ray:
-            from .ray_apply import apply_with_ray
+            from .batch.ray_apply import apply_with_ray
 
             counts = apply_with_ray(
                 job,

@@ -30,7 +30,7 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
-from .architectures import (
+from .model.architectures import (
     Alignment,
     AlignmentBatch,
     Candidate,
@@ -40,8 +40,10 @@ from .architectures import (
     attends,
     build_torch_layer,
 )
-from .decoding import DECODINGS, BeamSearch, Decoding, MMIRerank, Sampling
-from .schedules import TeacherForcing
+from .model.decoding import DECODINGS, BeamSearch, Decoding, MMIRerank, Sampling
+from .model.schedules import TeacherForcing
+from .model.training import clip_gradients_by_global_norm
+from .model.vocab import EOS_ID, PAD_ID, SPECIALS, SourceWords, SpacedWord, TargetVocab
 from .serialization import (
     WeightsError,
     legacy_weights_from_bytes,
@@ -50,8 +52,6 @@ from .serialization import (
     weights_to_bytes,
 )
 from .settings import check_bool, check_int, check_number, check_text
-from .training import clip_gradients_by_global_norm
-from .vocab import EOS_ID, PAD_ID, SPECIALS, SourceWords, SpacedWord, TargetVocab
 
 DEFAULT_MODEL_CONFIG = """
 [model]

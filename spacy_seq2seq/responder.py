@@ -6,8 +6,8 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from .component import DEFAULT_CONFIG, Seq2SeqComponent, spaced_words
+from .model.vocab import SpacedWord
 from .readers import TURN_SEPARATOR
-from .vocab import SpacedWord
 
 
 class ResponderComponent(Seq2SeqComponent):

@@ -13,7 +13,7 @@ import spacy
 from spacy.language import Language
 from thinc.api import Config
 
-from .decoding import DECODINGS
+from .model.decoding import DECODINGS
 from .readers import TURN_SEPARATOR
 
 FACTORIES = ("seq2seq_summarizer", "seq2seq_responder")

@@ -9,8 +9,8 @@ import spacy
 import srsly
 from spacy.tokens import DocBin
 
-from spacy_seq2seq.apply import ApplyJob, apply_file
-from spacy_seq2seq.local_ray import init_ray
+from spacy_seq2seq.batch.apply import ApplyJob, apply_file
+from spacy_seq2seq.batch.local_ray import init_ray
 from spacy_seq2seq.readers import create_dialogue_reader
 
 from .conftest import (
@@ -111,7 +111,7 @@ def test_apply_writes_a_row_per_record_with_errors_in_their_rows(
 def test_a_record_that_fails_in_the_pipeline_becomes_an_error_row(
     summarizer_path, texts, tmp_path, monkeypatch
 ):
-    from spacy_seq2seq import apply as apply_module
+    from spacy_seq2seq.batch import apply as apply_module
 
     nlp = spacy.load(summarizer_path)
     summarizer = nlp.get_pipe("summarizer")
@@ -192,7 +192,7 @@ def test_apply_on_ray_data_with_two_workers_equals_nlp_pipe(
     summarizer_path, texts, tmp_path
 ):
     ray = pytest.importorskip("ray")
-    from spacy_seq2seq.ray_apply import apply_with_ray
+    from spacy_seq2seq.batch.ray_apply import apply_with_ray
 
     lines = [{"id": i, "text": t} for i, t in enumerate(texts)]
     lines.append({"id": len(texts)})  # no text: an error row, not a lost record

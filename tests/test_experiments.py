@@ -1,10 +1,10 @@
-"""spacy_seq2seq.experiments: what the scripts share."""
+"""spacy_seq2seq.research.experiments: what the scripts share."""
 
 import pytest
 import spacy
 
-from spacy_seq2seq.decoding import BeamSearch, Sampling
-from spacy_seq2seq.experiments import (
+from spacy_seq2seq.model.decoding import BeamSearch, Sampling
+from spacy_seq2seq.research.experiments import (
     count_parameters,
     decoding_with,
     scores_by_length,

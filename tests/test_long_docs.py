@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 
-import spacy_seq2seq.architectures as architectures
+import spacy_seq2seq.model.architectures as architectures
 from spacy_seq2seq.readers import create_dialogue_reader
 
 from .conftest import Trained, make_responder_nlp, make_summarizer_nlp, read_examples

@@ -7,10 +7,10 @@ import pytest
 import torch
 from spacy.util import registry
 
-from spacy_seq2seq.decoding import MMIRerank, Sampling, changed_decoding
-from spacy_seq2seq.search import mmi_scores, sampling_uniforms
-from spacy_seq2seq.torch_model import GenerationInputs, LossInputs, Sources
-from spacy_seq2seq.vocab import PAD_ID, UNK_ID
+from spacy_seq2seq.model.decoding import MMIRerank, Sampling, changed_decoding
+from spacy_seq2seq.model.search import mmi_scores, sampling_uniforms
+from spacy_seq2seq.model.torch_model import GenerationInputs, LossInputs, Sources
+from spacy_seq2seq.model.vocab import PAD_ID, UNK_ID
 
 from .conftest import make_responder_nlp
 from .test_model import SOURCE_IDS, SOURCE_LENGTHS, tiny_module

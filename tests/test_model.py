@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from spacy_seq2seq.decoding import BeamSearch, Sampling
-from spacy_seq2seq.search import sampling_uniforms
-from spacy_seq2seq.torch_model import (
+from spacy_seq2seq.model.decoding import BeamSearch, Sampling
+from spacy_seq2seq.model.search import sampling_uniforms
+from spacy_seq2seq.model.torch_model import (
     AlignmentInputs,
     AttentionalSeq2SeqModule,
     GenerationInputs,
@@ -13,7 +13,7 @@ from spacy_seq2seq.torch_model import (
     RNNEncoder,
     Sources,
 )
-from spacy_seq2seq.vocab import EOS_ID, TargetVocab
+from spacy_seq2seq.model.vocab import EOS_ID, TargetVocab
 
 
 @pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
@@ -101,7 +101,7 @@ def test_vocab_keeps_spacing_and_copies_source_words():
 def test_global_norm_clipping_covers_thinc_and_torch_weights():
     from thinc.api import Linear, PyTorchWrapper_v2, chain
 
-    from spacy_seq2seq.training import clip_gradients_by_global_norm
+    from spacy_seq2seq.model.training import clip_gradients_by_global_norm
 
     model = chain(Linear(4, 3), PyTorchWrapper_v2(torch.nn.Linear(4, 2)))
     X = numpy.ones((5, 3), dtype="f")

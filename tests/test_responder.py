@@ -7,7 +7,7 @@ import pytest
 import spacy
 
 from spacy_seq2seq import Conversation
-from spacy_seq2seq.decoding import changed_decoding
+from spacy_seq2seq.model.decoding import changed_decoding
 
 from .conftest import beam_search, make_responder_nlp, sampling
 

@@ -4,8 +4,8 @@ from typing import List, NamedTuple, Tuple
 import pytest
 import torch
 
-from spacy_seq2seq.decoding import BeamSearch, Sampling
-from spacy_seq2seq.search import (
+from spacy_seq2seq.model.decoding import BeamSearch, Sampling
+from spacy_seq2seq.model.search import (
     SourceRows,
     StepModel,
     beam_search,
@@ -15,8 +15,8 @@ from spacy_seq2seq.search import (
     sampling_uniforms,
     truncate_distribution,
 )
-from spacy_seq2seq.torch_model import Sources
-from spacy_seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID
+from spacy_seq2seq.model.torch_model import Sources
+from spacy_seq2seq.model.vocab import BOS_ID, EOS_ID, PAD_ID
 
 from .test_model import tiny_module
 

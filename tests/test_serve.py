@@ -10,8 +10,8 @@ import numpy
 import pytest
 from spacy.language import Language
 
-from spacy_seq2seq.decoding import BeamSearch
-from spacy_seq2seq.local_ray import init_ray
+from spacy_seq2seq.batch.local_ray import init_ray
+from spacy_seq2seq.model.decoding import BeamSearch
 
 from .conftest import make_responder_nlp, make_summarizer_nlp
 from .serving import copy_pipeline, running

@@ -7,14 +7,14 @@ import pytest
 import spacy
 import torch
 
-from spacy_seq2seq.architectures import (
+from spacy_seq2seq.model.architectures import (
     pad_sources,
     to_torch_sources,
     torch_device,
     torch_module,
 )
-from spacy_seq2seq.decoding import BeamSearch
-from spacy_seq2seq.search import beam_search, single_path_search
+from spacy_seq2seq.model.decoding import BeamSearch
+from spacy_seq2seq.model.search import beam_search, single_path_search
 
 from .conftest import make_summarizer_nlp
 

@@ -9,7 +9,7 @@ from thinc.api import Config
 from typer.testing import CliRunner
 
 from spacy_seq2seq import cli
-from spacy_seq2seq.decoding import BeamSearch, Sampling
+from spacy_seq2seq.model.decoding import BeamSearch, Sampling
 from spacy_seq2seq.upgrade import load_pipeline, upgrade_config
 
 FLAT_RESPONDER = {

@@ -1,4 +1,4 @@
-"""The model family variants (spacy_seq2seq/variants.py): each override set
+"""The model family variants (spacy_seq2seq/research/variants.py): each override set
 applies to configs/summarizer.cfg, builds a pipeline, and trains."""
 
 import shlex
@@ -9,7 +9,7 @@ from spacy.cli._util import parse_config_overrides
 from spacy.util import load_model_from_config, registry
 from thinc.api import fix_random_seed
 
-from spacy_seq2seq.variants import VARIANTS, get_variant, variant_config
+from spacy_seq2seq.research.variants import VARIANTS, get_variant, variant_config
 
 from .conftest import read_examples
 

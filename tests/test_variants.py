@@ -5,17 +5,17 @@ import spacy
 import torch
 from thinc.api import Model
 
-from spacy_seq2seq.architectures import AttentionalSeq2Seq
-from spacy_seq2seq.attention import ATTENTION_KINDS, FIXED_CONTEXTS
-from spacy_seq2seq.decoding import BeamSearch
-from spacy_seq2seq.schedules import (
+from spacy_seq2seq.model.architectures import AttentionalSeq2Seq
+from spacy_seq2seq.model.attention import ATTENTION_KINDS, FIXED_CONTEXTS
+from spacy_seq2seq.model.decoding import BeamSearch
+from spacy_seq2seq.model.schedules import (
     ExponentialDecay,
     InverseSigmoidDecay,
     LinearDecay,
     TeacherForcing,
 )
-from spacy_seq2seq.search import coverage_penalty
-from spacy_seq2seq.torch_model import (
+from spacy_seq2seq.model.search import coverage_penalty
+from spacy_seq2seq.model.torch_model import (
     GenerationInputs,
     LossInputs,
     RNNEncoder,

@@ -13,7 +13,7 @@ import spacy
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from ..local_ray import init_ray
+from ..batch.local_ray import init_ray
 from .app import create_app
 from .service import (
     Decoded,

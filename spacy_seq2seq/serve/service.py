@@ -17,7 +17,7 @@ from spacy.language import Language
 
 from ..component import Seq2SeqComponent
 from ..conversation import find_component, join_turns
-from ..decoding import Decoding, changed_decoding, settings_of
+from ..model.decoding import Decoding, changed_decoding, settings_of
 from ..responder import ResponderComponent
 from ..settings import SettingError, check_int
 from ..upgrade import load_pipeline

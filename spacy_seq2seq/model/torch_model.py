@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..settings import check_text
 from .attention import AttentionSettings, Memory, attention_kind
 from .decoding import BeamSearch, Decoding
 from .initialization import initialize_weights
 from .search import decode
-from .settings import check_text
 from .vocab import BOS_ID, PAD_ID, UNK_ID
 
 # A forked process (nlp.pipe(n_process=N)) inherits torch's thread pool in a

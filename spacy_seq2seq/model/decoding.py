@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, Optional, Union
 
-from .settings import SettingError, check_at_most, check_int, check_number, check_text
+from ..settings import SettingError, check_at_most, check_int, check_number, check_text
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .settings import check_text
+from ..settings import check_text
 
 
 class Memory(NamedTuple):

@@ -17,8 +17,8 @@ import srsly
 from spacy.language import Language
 from tqdm import tqdm
 
-from .component import Seq2SeqComponent
-from .upgrade import load_pipeline
+from ..component import Seq2SeqComponent
+from ..upgrade import load_pipeline
 
 # A record as read, and an output row.
 Record = Dict[str, Any]

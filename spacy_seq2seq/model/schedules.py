@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from spacy.util import registry
 
-from .settings import check_number
+from ..settings import check_number
 
 
 @registry.misc("spacy-seq2seq.TeacherForcing.v1")

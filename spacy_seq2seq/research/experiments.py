@@ -23,12 +23,12 @@ from spacy.util import load_config, registry, resolve_dot_names
 from thinc.api import Model
 from wasabi import msg
 
-from .architectures import torch_module
-from .component import Seq2SeqComponent
-from .conversation import find_component
-from .decoding import DECODINGS, Decoding, changed_decoding
-from .readers import create_dialogue_reader, create_jsonl_reader
-from .responder import ResponderComponent
+from ..component import Seq2SeqComponent
+from ..conversation import find_component
+from ..model.architectures import torch_module
+from ..model.decoding import DECODINGS, Decoding, changed_decoding
+from ..readers import create_dialogue_reader, create_jsonl_reader
+from ..responder import ResponderComponent
 
 # (lowest, highest) source length in tokens, both included.
 Bucket = Tuple[int, int]

@@ -18,6 +18,7 @@ from thinc.api import (
 )
 from thinc.types import Floats1d, Floats2d, Floats3d, Ints1d, Ints2d
 
+from ..settings import check_bool, check_int, check_number, check_text
 from .attention import (
     ATTENTION_KINDS,
     FIXED_CONTEXTS,
@@ -27,7 +28,6 @@ from .attention import (
 from .decoding import Decoding, Sampling
 from .initialization import INIT_SCHEMES
 from .search import sampling_uniforms
-from .settings import check_bool, check_int, check_number, check_text
 from .torch_model import (
     RNN_TYPES,
     AlignmentInputs,

@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from .settings import check_text
+from ..settings import check_text
 
 INIT_SCHEMES = ("default", "xavier", "he", "orthogonal")
 
