@@ -41,13 +41,13 @@ import typer
 from spacy.training import Example
 from wasabi import msg
 
+from spacy_seq2seq.pipeline import find_component
 from spacy_seq2seq.research.experiments import (
     Bucket,
     count_parameters,
     decode_timed,
     read_split,
     scores_by_length,
-    seq2seq_component,
     train_for_budget,
 )
 from spacy_seq2seq.research.variants import (
@@ -229,7 +229,7 @@ def run_one(
         "system.seed": seed,
     }
     run = train_for_budget(BASE, overrides, max_steps=steps, eval_every_steps=every)
-    component = seq2seq_component(run.nlp)
+    component = find_component(run.nlp)
     test_path = task.data_dir / "test.jsonl.gz"
     examples = read_split(run.nlp, test_path, component, limit=limit_test)
     docs_per_s = decode_timed(run.nlp, examples)

@@ -22,7 +22,7 @@ from benchmarking import peak_memory_gb
 from spacy.tokens import Doc
 from wasabi import msg
 
-from spacy_seq2seq.upgrade import load_pipeline
+from spacy_seq2seq.pipeline import load_pipeline
 
 DATA = (
     Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"

@@ -31,7 +31,8 @@ from spacy_seq2seq.model.torch_model import (
     Sources,
 )
 from spacy_seq2seq.model.vocab import PAD_ID
-from spacy_seq2seq.research.experiments import seq2seq_component, train_for_budget
+from spacy_seq2seq.pipeline import find_component
+from spacy_seq2seq.research.experiments import train_for_budget
 
 DATA = (
     Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
@@ -98,7 +99,7 @@ def plain_tokens_per_s(
     config = nlp.config.interpolate()
     training = registry.resolve(config["training"])
     (train_corpus,) = resolve_dot_names(config, [training["train_corpus"]])
-    component = seq2seq_component(nlp)
+    component = find_component(nlp)
     settings = nlp.config["components"][component.name]["model"]
     embed = settings["tok2vec"]["embed"]
     module_settings = {

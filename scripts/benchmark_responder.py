@@ -37,11 +37,11 @@ from spacy.training import Example
 from wasabi import msg
 
 from spacy_seq2seq.model.decoding import Decoding
+from spacy_seq2seq.pipeline import find_component
 from spacy_seq2seq.research.experiments import (
     decoding_with,
     read_split,
     score_split,
-    seq2seq_component,
     train_for_budget,
 )
 from spacy_seq2seq.scorers import score_responses
@@ -94,7 +94,7 @@ def main(
         )
         nlp, figures = run.nlp, run.figures
         run.nlp.to_disk(model_out or Path(tempfile.mkdtemp()) / "model")
-    responder = seq2seq_component(nlp)
+    responder = find_component(nlp)
     # F1 and the rest, whichever scorer the pipeline was trained with.
     responder.scorer = score_responses
     try:
@@ -149,7 +149,7 @@ def answer(
 ) -> Tuple[Dict[str, Any], List[str]]:
     """The scores of the examples answered with the decoding (x 100 but
     perplexity), its docs/s and most frequent reply, and the replies."""
-    responder = seq2seq_component(nlp)
+    responder = find_component(nlp)
     answered = [eg.copy() for eg in examples]
     with responder.using_decoding(decoding):
         result = score_split(nlp, answered)

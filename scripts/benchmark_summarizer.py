@@ -22,14 +22,13 @@ from spacy.language import Language
 from wasabi import msg
 
 from spacy_seq2seq.model.decoding import changed_decoding
+from spacy_seq2seq.pipeline import find_component, load_pipeline
 from spacy_seq2seq.research.experiments import (
     read_split,
     score_split,
-    seq2seq_component,
     train_for_budget,
 )
 from spacy_seq2seq.scorers import ROUGE_TYPES
-from spacy_seq2seq.upgrade import load_pipeline
 
 DATA = (
     Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
@@ -91,7 +90,7 @@ def decode_test_split(
     nlp: Language, data_dir: Path, beam_size: int
 ) -> Dict[str, float]:
     """Summarize the test split: ROUGE F1 x 100 and docs/s."""
-    component = seq2seq_component(nlp)
+    component = find_component(nlp)
     component.decoding = changed_decoding(component.decoding, beam_size=beam_size)
     split = score_split(nlp, read_split(nlp, data_dir / "test.jsonl.gz", component))
     field = component.target_field

@@ -22,13 +22,12 @@ import typer
 from wasabi import msg
 
 from spacy_seq2seq.model.decoding import settings_of
+from spacy_seq2seq.pipeline import find_component, load_pipeline
 from spacy_seq2seq.research.experiments import (
     decoding_with,
     read_split,
     score_split,
-    seq2seq_component,
 )
-from spacy_seq2seq.upgrade import load_pipeline
 
 
 def main(
@@ -50,7 +49,7 @@ def main(
         spacy.require_gpu(gpu_id)
     nlp = load_pipeline(model)
     try:
-        component = seq2seq_component(nlp, component_name)
+        component = find_component(nlp, component_name)
         component.decoding = decoding_with(component.decoding, decoding, search)
     except ValueError as e:
         msg.fail(str(e), exits=1)

@@ -17,8 +17,8 @@ import typer
 from wasabi import msg
 
 from spacy_seq2seq import render_attention
-from spacy_seq2seq.research.experiments import read_split, seq2seq_component
-from spacy_seq2seq.upgrade import load_pipeline
+from spacy_seq2seq.pipeline import find_component, load_pipeline
+from spacy_seq2seq.research.experiments import read_split
 
 
 def main(
@@ -28,7 +28,7 @@ def main(
     limit: int = typer.Option(10, help="Docs to render"),
 ) -> None:
     nlp = load_pipeline(model)
-    component = seq2seq_component(nlp)
+    component = find_component(nlp)
     component.store_attention = True
     output_dir.mkdir(parents=True, exist_ok=True)
     examples = read_split(nlp, input_path, component, limit=limit)

@@ -12,7 +12,8 @@ import typer
 from wasabi import msg
 
 from .conversation import Conversation, printable
-from .upgrade import load_pipeline, upgrade_pipeline
+from .pipeline import load_pipeline, require_pipeline
+from .upgrade import upgrade_pipeline
 
 app = typer.Typer(name="spacy_seq2seq", add_completion=False, no_args_is_help=True)
 
@@ -43,8 +44,6 @@ def chat(
     """
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    if not Path(model).exists() and not spacy.util.is_package(model):
-        msg.fail(f"Can't find a pipeline at '{model}'", exits=1)
     try:
         conversation = Conversation(
             load_pipeline(model), max_turns=max_turns, component=component
@@ -173,8 +172,11 @@ def apply(
     "error" column that is null unless the record failed: a record that
     fails becomes an error row and the run goes on.
     """
-    if not ray and not Path(model).exists() and not spacy.util.is_package(model):
-        msg.fail(f"Can't find a pipeline at '{model}'", exits=1)
+    if not ray:
+        try:
+            require_pipeline(model)
+        except OSError as e:
+            msg.fail(str(e), exits=1)
     from .batch.apply import ApplyJob, apply_file
 
     job = ApplyJob(model, input_path, output_path, text_field, id_field, batch_size)

@@ -19,8 +19,6 @@ from typing import (
     Union,
 )
 
-import srsly
-from spacy import util
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -30,6 +28,7 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
+from . import serialization
 from .model.architectures import (
     Alignment,
     AlignmentBatch,
@@ -38,19 +37,11 @@ from .model.architectures import (
     GenerationBatch,
     TrainingBatch,
     attends,
-    build_torch_layer,
 )
 from .model.decoding import DECODINGS, BeamSearch, Decoding, MMIRerank, Sampling
 from .model.schedules import TeacherForcing
 from .model.training import clip_gradients_by_global_norm
 from .model.vocab import EOS_ID, PAD_ID, SPECIALS, SourceWords, SpacedWord, TargetVocab
-from .serialization import (
-    WeightsError,
-    legacy_weights_from_bytes,
-    read_metadata,
-    weights_from_bytes,
-    weights_to_bytes,
-)
 from .settings import check_bool, check_int, check_number, check_text
 
 DEFAULT_MODEL_CONFIG = """
@@ -116,15 +107,6 @@ DEFAULT_CONFIG = {
 # with store_attention the alignment of the best one.
 Prediction = Tuple[SourceWords, List[Candidate], Optional[Alignment]]
 
-# A saved piece's bytes by its name (None when absent), and where it is.
-PieceReader = Callable[[str], Optional[bytes]]
-PieceLocator = Callable[[str], str]
-
-TARGET_VOCAB_FILE = "target_vocab.json"
-WEIGHTS_FILE = "model.safetensors"
-# Where spacy-seq2seq 0.1 saved the weights (thinc's msgpack with torch.save).
-LEGACY_WEIGHTS_FILE = "model"
-
 # Docs per forward pass when scoring the perplexity of reference texts.
 PERPLEXITY_BATCH_SIZE = 256
 
@@ -139,6 +121,8 @@ class Seq2SeqComponent(TrainablePipe):
 
     # The factory that makes it: saved with the component and checked on load.
     kind = "seq2seq_summarizer"
+    # What it does, as the server's routes and the lookup of a component name it.
+    task = "summarize"
     # Which tokens of a long doc are read, as the truncation warning says it.
     truncation_side = "first"
 
@@ -205,35 +189,22 @@ class Seq2SeqComponent(TrainablePipe):
         store_attention: bool = False,
         scorer: Optional[Callable] = None,
     ) -> None:
-        try:
-            check_int("max_source_length", max_source_length, minimum=1)
-            check_int("max_target_length", max_target_length, minimum=1)
-            # fewer words than the specials and one more: a copy-only model
-            check_int("vocab_size", vocab_size, minimum=len(SPECIALS) + 1)
-            check_int("min_count", min_count, minimum=1)
-            check_number("label_smoothing", label_smoothing, minimum=0.0, below=1.0)
-            check_number("grad_clip", grad_clip, minimum=0.0)
-            check_number("coverage_loss_weight", coverage_loss_weight, minimum=0.0)
-            check_bool("store_attention", store_attention)
-            check_text("target_field", target_field)
-            if candidates_field is not None:
-                check_text("candidates_field", candidates_field)
-            for setting, value in (
-                ("teacher_forcing", teacher_forcing),
-                ("scorer", scorer),
-            ):
-                if value is not None and not callable(value):
-                    raise ValueError(
-                        f"{setting} must be a registered function, not {value!r}"
-                    )
-            if coverage_loss_weight > 0 and not attends(model):
-                raise ValueError(
-                    "coverage_loss_weight needs a model with attention, not "
-                    f'attention = "{model.attrs["attention"]}"'
-                )
-            check_decoding(decoding, model)
-        except ValueError as e:
-            raise ValueError(f"[{name}] {e}") from None
+        check_settings(
+            name,
+            model,
+            max_source_length=max_source_length,
+            max_target_length=max_target_length,
+            vocab_size=vocab_size,
+            min_count=min_count,
+            label_smoothing=label_smoothing,
+            grad_clip=grad_clip,
+            coverage_loss_weight=coverage_loss_weight,
+            store_attention=store_attention,
+            target_field=target_field,
+            candidates_field=candidates_field,
+            functions={"teacher_forcing": teacher_forcing, "scorer": scorer},
+            decoding=decoding,
+        )
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -299,45 +270,17 @@ class Seq2SeqComponent(TrainablePipe):
             )
             return
         elif target_texts is not None:
-            vocab = self._build_target_vocab(
-                self._words_of_target(text) for text in target_texts()
+            vocab = build_target_vocab(
+                self, (self._words_of_target(text) for text in target_texts())
             )
         else:
-            vocab = self._build_target_vocab(
-                self._target_words(eg) for eg in get_examples()
+            vocab = build_target_vocab(
+                self, (self._target_words(eg) for eg in get_examples())
             )
-        self._set_target_vocab(vocab)
+        self.set_target_vocab(vocab)
         self.n_updates = 0
         sources, _ = self._read_sources([eg.predicted for eg in examples])
         self.model.initialize(X=GenerationBatch(sources, self.decoding))
-
-    def _build_target_vocab(
-        self, target_texts: Iterable[List[SpacedWord]]
-    ) -> TargetVocab:
-        """Count the target texts' words in one pass, keeping no text."""
-        n_texts, n_words = 0, 0
-
-        def texts() -> Iterator[List[SpacedWord]]:
-            nonlocal n_texts, n_words
-            for words in target_texts:
-                n_texts, n_words = n_texts + 1, n_words + len(words)
-                yield words
-
-        vocab = TargetVocab.build(
-            texts(), max_size=self.vocab_size, min_count=self.min_count
-        )
-        if not n_words:
-            raise ValueError(
-                f"[{self.name}] Every target text (doc._.{self.target_field}) of "
-                f"the {n_texts} training examples is empty: there is nothing to learn."
-            )
-        if len(vocab) == len(SPECIALS):
-            warnings.warn(
-                f"[{self.name}] No target word occurs min_count={self.min_count} "
-                "times in the training examples: the target vocabulary has only "
-                "the special tokens, so the model can only copy source words."
-            )
-        return vocab
 
     def _require_initialized(self) -> None:
         if not self.is_initialized:
@@ -590,197 +533,27 @@ class Seq2SeqComponent(TrainablePipe):
     def _words_of_target(self, text: str) -> List[SpacedWord]:
         return target_words(self.tokenizer(text))[: self.max_target_length]
 
-    # Serialization: "cfg" (the component's kind and update count), the
-    # target vocabulary, then the weights as safetensors, which carry the
-    # vocabulary's size and checksum. Each piece is read and checked before
-    # anything is set.
+    # Serialization: the pieces and their checks are serialization.py's.
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        serializers = {"vocab": lambda: self.vocab.to_bytes(exclude=exclude)}
-        serializers.update(self._pieces())
-        return util.to_bytes(serializers, exclude)
+        return serialization.component_to_bytes(self, exclude=exclude)
 
     def from_bytes(
         self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()
     ) -> "Seq2SeqComponent":
-        try:
-            pieces = srsly.msgpack_loads(bytes_data)
-        except Exception as e:
-            raise ValueError(
-                f"[{self.name}] Can't read the component's bytes: {e}"
-            ) from None
-        if "vocab" in pieces and "vocab" not in exclude:
-            self.vocab.from_bytes(pieces["vocab"], exclude=exclude)
-        self._restore(pieces.get, lambda name: f"the {name} of the bytes", "bytes")
+        serialization.component_from_bytes(self, bytes_data, exclude=exclude)
         return self
 
     def to_disk(self, path: Path, *, exclude: Iterable[str] = tuple()) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        if "vocab" not in exclude:
-            self.vocab.to_disk(path / "vocab", exclude=exclude)
-        for name, write in self._pieces().items():
-            (path / name).write_bytes(write())
+        serialization.component_to_disk(self, Path(path), exclude=exclude)
 
     def from_disk(
         self, path: Path, *, exclude: Iterable[str] = tuple()
     ) -> "Seq2SeqComponent":
-        path = Path(path)
-        if "vocab" not in exclude and (path / "vocab").exists():
-            self.vocab.from_disk(path / "vocab", exclude=exclude)
-
-        def read(name: str) -> Optional[bytes]:
-            return (path / name).read_bytes() if (path / name).is_file() else None
-
-        self._restore(read, lambda name: str(path / name), str(path))
+        serialization.component_from_disk(self, Path(path), exclude=exclude)
         return self
 
-    def _pieces(self) -> Dict[str, Callable[[], bytes]]:
-        """The saved pieces by name: their bytes' writers."""
-        cfg = {
-            "kind": self.kind,
-            "initialized": self.is_initialized,
-            "n_updates": self.n_updates,
-        }
-        pieces = {"cfg": lambda: srsly.json_dumps(cfg, indent=2).encode("utf8")}
-        if self.target_vocab is not None and self.is_initialized:
-            vocab = self.target_vocab
-            metadata = {
-                "target_vocab_size": str(len(vocab)),
-                "target_vocab_sha256": vocab.checksum(),
-            }
-            pieces[TARGET_VOCAB_FILE] = lambda: srsly.json_dumps(
-                vocab.to_json()
-            ).encode()
-            pieces[WEIGHTS_FILE] = lambda: weights_to_bytes(self.model, metadata)
-        return pieces
-
-    def _restore(self, read: PieceReader, where: PieceLocator, source: str) -> None:
-        """Restore the saved pieces; `read` gives a piece's bytes (None when
-        absent) and `where` says where it is, for the errors."""
-
-        def damaged(name: str) -> ValueError:
-            return ValueError(
-                f"[{self.name}] {source} has no '{name}': the directory is damaged "
-                "or was not written by spacy-seq2seq."
-            )
-
-        cfg_data = read("cfg")
-        if cfg_data is None:
-            if read(LEGACY_WEIGHTS_FILE) is None:
-                raise damaged("cfg")
-            self._restore_legacy(read, where)
-            return
-        cfg = self._read_json(cfg_data, where("cfg"))
-        n_updates = self._check_cfg(cfg, where("cfg"))
-        if not cfg.get("initialized"):
-            return  # saved before initialize(): nothing more was written
-        vocab_data, weights = read(TARGET_VOCAB_FILE), read(WEIGHTS_FILE)
-        if vocab_data is None or weights is None:
-            raise damaged(TARGET_VOCAB_FILE if vocab_data is None else WEIGHTS_FILE)
-        vocab = self._read_target_vocab(vocab_data, where(TARGET_VOCAB_FILE))
-        try:
-            metadata = read_metadata(weights, where(WEIGHTS_FILE))
-        except WeightsError as e:
-            raise ValueError(
-                f"[{self.name}] Can't load the model weights: {e}"
-            ) from None
-        if metadata.get("target_vocab_size") != str(len(vocab)):
-            raise ValueError(
-                f"[{self.name}] {where(TARGET_VOCAB_FILE)} has {len(vocab)} words but "
-                f"the weights in {where(WEIGHTS_FILE)} were trained with "
-                f"{metadata.get('target_vocab_size')}: the vocabulary is not theirs."
-            )
-        if metadata.get("target_vocab_sha256") != vocab.checksum():
-            raise ValueError(
-                f"[{self.name}] {where(TARGET_VOCAB_FILE)} is not the vocabulary the "
-                f"weights in {where(WEIGHTS_FILE)} were trained with (its checksum "
-                "differs: words changed or in another order)."
-            )
-        self._load_weights(vocab, weights_from_bytes, weights, where(WEIGHTS_FILE))
-        self.n_updates = n_updates
-
-    def _check_cfg(self, cfg: Any, where: str) -> int:
-        """Check the saved kind; return the saved update count."""
-        kind = cfg.get("kind") if isinstance(cfg, dict) else None
-        if not isinstance(kind, str):
-            raise ValueError(f"[{self.name}] {where} doesn't say the component's kind.")
-        if kind != self.kind:
-            raise ValueError(
-                f"[{self.name}] {where} is a {kind!r} component's, not a "
-                f"{self.kind!r}'s: load it as the component it is."
-            )
-        n_updates = cfg.get("n_updates")
-        if (
-            isinstance(n_updates, bool)
-            or not isinstance(n_updates, int)
-            or n_updates < 0
-        ):
-            raise ValueError(
-                f"[{self.name}] {where} has no valid update count (n_updates): "
-                f"{n_updates!r}"
-            )
-        return n_updates
-
-    def _restore_legacy(self, read: PieceReader, where: PieceLocator) -> None:
-        """Weights saved by spacy-seq2seq 0.1 (thinc's msgpack, torch.save'd
-        modules), read without running code from the file."""
-        weights = read(LEGACY_WEIGHTS_FILE)
-        assert weights is not None
-        vocab_name = TARGET_VOCAB_FILE
-        if read(vocab_name) is None:  # 0.1's to_bytes called it "target_vocab"
-            vocab_name = "target_vocab"
-        vocab = self._read_target_vocab(read(vocab_name), where(vocab_name))
-        source = where(LEGACY_WEIGHTS_FILE)
-        self._load_weights(vocab, legacy_weights_from_bytes, weights, source)
-        warnings.warn(
-            f"[{self.name}] {source} holds weights pickled by torch.save (the "
-            "format of spacy-seq2seq 0.1), read with torch.load(weights_only=True). "
-            "Save the pipeline again (nlp.to_disk) to store them as safetensors, "
-            "with the checks of the vocabulary and the component's kind."
-        )
-
-    def _read_json(self, data: Union[bytes, str], where: str) -> Any:
-        # 0.1's to_bytes stored the vocabulary as a str
-        try:
-            text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-            return srsly.json_loads(text)
-        except ValueError as e:  # UnicodeDecodeError included
-            raise ValueError(f"[{self.name}] {where} is not valid JSON: {e}") from None
-
-    def _read_target_vocab(self, data: Optional[bytes], where: str) -> TargetVocab:
-        if data is None:
-            raise ValueError(
-                f"[{self.name}] {where} is missing: the directory is damaged."
-            )
-        words = self._read_json(data, where)
-        if words is None:
-            raise ValueError(
-                f"[{self.name}] {where} is null: the weights can't be used without "
-                "their target vocabulary (damaged, or saved before initialize())."
-            )
-        try:
-            return TargetVocab.from_json(words, source=where)
-        except ValueError as e:
-            raise ValueError(f"[{self.name}] {e}") from None
-
-    def _load_weights(
-        self,
-        vocab: TargetVocab,
-        load: Callable[[Model, bytes, str], None],
-        weights: bytes,
-        source: str,
-    ) -> None:
-        self._set_target_vocab(vocab)
-        build_torch_layer(self.model)
-        try:
-            load(self.model, weights, source)
-        except WeightsError as e:
-            raise ValueError(
-                f"[{self.name}] Can't load the model weights: {e}"
-            ) from None
-
-    def _set_target_vocab(self, target_vocab: TargetVocab) -> None:
+    def set_target_vocab(self, target_vocab: TargetVocab) -> None:
         """Take the vocabulary and size the model's output layer to it."""
         if self.model.has_dim("nO") and self.model.get_dim("nO") != len(target_vocab):
             raise ValueError(
@@ -790,6 +563,83 @@ class Seq2SeqComponent(TrainablePipe):
         self.target_vocab = target_vocab
         if not self.model.has_dim("nO"):
             self.model.set_dim("nO", len(self.target_vocab))
+
+
+def check_settings(
+    name: str,
+    model: Model,
+    *,
+    max_source_length: int,
+    max_target_length: int,
+    vocab_size: int,
+    min_count: int,
+    label_smoothing: float,
+    grad_clip: float,
+    coverage_loss_weight: float,
+    store_attention: bool,
+    target_field: str,
+    candidates_field: Optional[str],
+    functions: Dict[str, Optional[Callable]],
+    decoding: Any,
+) -> None:
+    """Raise a ValueError naming the component and the first setting of the
+    wrong type or out of range, or that the model can't use."""
+    try:
+        check_int("max_source_length", max_source_length, minimum=1)
+        check_int("max_target_length", max_target_length, minimum=1)
+        # fewer words than the specials and one more: a copy-only model
+        check_int("vocab_size", vocab_size, minimum=len(SPECIALS) + 1)
+        check_int("min_count", min_count, minimum=1)
+        check_number("label_smoothing", label_smoothing, minimum=0.0, below=1.0)
+        check_number("grad_clip", grad_clip, minimum=0.0)
+        check_number("coverage_loss_weight", coverage_loss_weight, minimum=0.0)
+        check_bool("store_attention", store_attention)
+        check_text("target_field", target_field)
+        if candidates_field is not None:
+            check_text("candidates_field", candidates_field)
+        for setting, value in functions.items():
+            if value is not None and not callable(value):
+                raise ValueError(
+                    f"{setting} must be a registered function, not {value!r}"
+                )
+        if coverage_loss_weight > 0 and not attends(model):
+            raise ValueError(
+                "coverage_loss_weight needs a model with attention, not "
+                f'attention = "{model.attrs["attention"]}"'
+            )
+        check_decoding(decoding, model)
+    except ValueError as e:
+        raise ValueError(f"[{name}] {e}") from None
+
+
+def build_target_vocab(
+    component: "Seq2SeqComponent", target_texts: Iterable[List[SpacedWord]]
+) -> TargetVocab:
+    """Count the target texts' words in one pass, keeping no text."""
+    n_texts, n_words = 0, 0
+
+    def texts() -> Iterator[List[SpacedWord]]:
+        nonlocal n_texts, n_words
+        for words in target_texts:
+            n_texts, n_words = n_texts + 1, n_words + len(words)
+            yield words
+
+    vocab = TargetVocab.build(
+        texts(), max_size=component.vocab_size, min_count=component.min_count
+    )
+    name, field = component.name, component.target_field
+    if not n_words:
+        raise ValueError(
+            f"[{name}] Every target text (doc._.{field}) of the {n_texts} "
+            "training examples is empty: there is nothing to learn."
+        )
+    if len(vocab) == len(SPECIALS):
+        warnings.warn(
+            f"[{name}] No target word occurs min_count={component.min_count} "
+            "times in the training examples: the target vocabulary has only "
+            "the special tokens, so the model can only copy source words."
+        )
+    return vocab
 
 
 def check_decoding(decoding: Any, model: Model) -> None:

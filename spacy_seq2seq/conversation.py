@@ -2,13 +2,12 @@
 
 import re
 import unicodedata
-from typing import List, Optional, Type
+from typing import List, Optional
 
 from spacy.language import Language
 
-from .component import Seq2SeqComponent
+from .pipeline import find_component
 from .readers import TURN_SEPARATOR
-from .responder import ResponderComponent
 
 # Terminal escape sequences: CSI (ESC [ or the C1 byte, parameters, a final
 # byte), OSC (ESC ], up to BEL or ESC \\) and the two-character escapes.
@@ -38,7 +37,9 @@ class Conversation:
             raise ValueError(f"max_turns must be at least 1, not {max_turns}")
         self.nlp = nlp
         self.max_turns = max_turns
-        self.responder = find_responder(nlp, component)
+        self.responder = find_component(
+            nlp, component, task="reply", purpose="chat with"
+        )
         self.turn_separator = TURN_SEPARATOR
         self.turns: List[str] = []
 
@@ -59,46 +60,6 @@ def join_turns(turns: List[str], separator: str, max_turns: int) -> str:
     """The text a responder reads: the last `max_turns` turns, each with its
     whitespace collapsed (so no turn contains the separator)."""
     return separator.join(" ".join(turn.split()) for turn in turns[-max_turns:])
-
-
-def find_component(
-    nlp: Language,
-    name: Optional[str] = None,
-    *,
-    only: Type[Seq2SeqComponent] = Seq2SeqComponent,
-    kind: str = "seq2seq component",
-    purpose: str = "serve",
-) -> Seq2SeqComponent:
-    """The seq2seq component to use: the one named (any seq2seq component),
-    or else the pipeline's only component of the class `only`. `kind` and
-    `purpose` say in an error what was looked for and what for."""
-    seq2seq = [n for n, pipe in nlp.pipeline if isinstance(pipe, Seq2SeqComponent)]
-    if name is not None:
-        if name not in seq2seq:
-            raise ValueError(
-                f"The pipeline has no seq2seq component named '{name}' (its "
-                f"seq2seq components: {seq2seq}; its pipes: {nlp.pipe_names})"
-            )
-        return nlp.get_pipe(name)
-    found = [n for n in seq2seq if isinstance(nlp.get_pipe(n), only)]
-    if len(found) != 1:
-        raise ValueError(
-            f"Expected one {kind} in the pipeline {nlp.pipe_names}, found "
-            f"{len(found)}: name the component to {purpose} (one of {seq2seq})."
-        )
-    return nlp.get_pipe(found[0])
-
-
-def find_responder(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponent:
-    """The component that answers: the one named (a responder, or any seq2seq
-    component), or else the pipeline's only responder."""
-    return find_component(
-        nlp,
-        name,
-        only=ResponderComponent,
-        kind="seq2seq_responder",
-        purpose="chat with",
-    )
 
 
 def printable(text: str) -> str:

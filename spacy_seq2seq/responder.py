@@ -17,6 +17,7 @@ class ResponderComponent(Seq2SeqComponent):
     """
 
     kind = "seq2seq_responder"
+    task = "reply"
     truncation_side = "last"
 
     # How a conversation's turns are joined in the doc text, oldest first:

@@ -1,7 +1,12 @@
-"""A component's weights as data, never code: every array of the thinc model
-and of its torch modules in one safetensors file, whose metadata holds the
-facts a loader checks (the target vocabulary's size and checksum) and the
-thinc model's dims and attrs.
+"""Saving and loading a seq2seq component: its pieces ("cfg": the kind and
+the update count; the target vocabulary; the weights), each read and checked
+before anything is set.
+
+The weights are data, never code: every array of the thinc model and of its
+torch modules in one safetensors file, whose metadata holds the facts a
+loader checks (the target vocabulary's size and checksum) and the thinc
+model's dims and attrs. At load, each array's shape and dtype are checked
+against the model the config builds, and non-finite values are refused.
 
 thinc's PyTorchShim writes torch modules with torch.save (a pickle) and reads
 them with a plain torch.load, which runs code from the file whenever
@@ -14,16 +19,34 @@ import base64
 import io
 import json
 import struct
-from typing import Any, Dict, List, Tuple
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 import safetensors.torch
 import srsly
 import torch
+from spacy import util
 from thinc.api import Model, serialize_attr
 from thinc.shims import PyTorchShim
 
+from .model.architectures import build_torch_layer
+from .model.vocab import TargetVocab
+
+if TYPE_CHECKING:
+    from .component import Seq2SeqComponent
+
 WEIGHTS_FORMAT = "spacy-seq2seq.weights.v1"
+
+TARGET_VOCAB_FILE = "target_vocab.json"
+WEIGHTS_FILE = "model.safetensors"
+# Where spacy-seq2seq 0.1 saved the weights (thinc's msgpack with torch.save).
+LEGACY_WEIGHTS_FILE = "model"
+
+# A saved piece's bytes by its name (None when absent), and where it is.
+PieceReader = Callable[[str], Optional[bytes]]
+PieceLocator = Callable[[str], str]
 
 # The state of each torch module, keyed by (node index, shim index) in
 # model.walk() order.
@@ -189,3 +212,212 @@ def load_model(
     expected = {(i, j) for i, node in enumerate(walked) for j in range(len(node.shims))}
     if set(shim_states) != expected:
         raise WeightsError(f"The weights in {source} lack the torch module's state.")
+
+
+# The component's pieces. Errors start with the component's name, as spaCy's do.
+
+
+def component_to_bytes(
+    component: "Seq2SeqComponent", *, exclude: Iterable[str] = tuple()
+) -> bytes:
+    serializers = {"vocab": lambda: component.vocab.to_bytes(exclude=exclude)}
+    serializers.update(pieces_of(component))
+    return util.to_bytes(serializers, exclude)
+
+
+def component_from_bytes(
+    component: "Seq2SeqComponent",
+    bytes_data: bytes,
+    *,
+    exclude: Iterable[str] = tuple(),
+) -> None:
+    try:
+        pieces = srsly.msgpack_loads(bytes_data)
+    except Exception as e:
+        raise ValueError(
+            f"[{component.name}] Can't read the component's bytes: {e}"
+        ) from None
+    if "vocab" in pieces and "vocab" not in exclude:
+        component.vocab.from_bytes(pieces["vocab"], exclude=exclude)
+    restore(component, pieces.get, lambda name: f"the {name} of the bytes", "bytes")
+
+
+def component_to_disk(
+    component: "Seq2SeqComponent", path: Path, *, exclude: Iterable[str] = tuple()
+) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if "vocab" not in exclude:
+        component.vocab.to_disk(path / "vocab", exclude=exclude)
+    for name, write in pieces_of(component).items():
+        (path / name).write_bytes(write())
+
+
+def component_from_disk(
+    component: "Seq2SeqComponent", path: Path, *, exclude: Iterable[str] = tuple()
+) -> None:
+    if "vocab" not in exclude and (path / "vocab").exists():
+        component.vocab.from_disk(path / "vocab", exclude=exclude)
+
+    def read(name: str) -> Optional[bytes]:
+        return (path / name).read_bytes() if (path / name).is_file() else None
+
+    restore(component, read, lambda name: str(path / name), str(path))
+
+
+def pieces_of(component: "Seq2SeqComponent") -> Dict[str, Callable[[], bytes]]:
+    """The saved pieces by name: their bytes' writers."""
+    cfg = {
+        "kind": component.kind,
+        "initialized": component.is_initialized,
+        "n_updates": component.n_updates,
+    }
+    pieces = {"cfg": lambda: srsly.json_dumps(cfg, indent=2).encode("utf8")}
+    vocab = component.target_vocab
+    if vocab is not None and component.is_initialized:
+        metadata = {
+            "target_vocab_size": str(len(vocab)),
+            "target_vocab_sha256": vocab.checksum(),
+        }
+        pieces[TARGET_VOCAB_FILE] = lambda: srsly.json_dumps(vocab.to_json()).encode()
+        pieces[WEIGHTS_FILE] = lambda: weights_to_bytes(component.model, metadata)
+    return pieces
+
+
+def restore(
+    component: "Seq2SeqComponent",
+    read: PieceReader,
+    where: PieceLocator,
+    source: str,
+) -> None:
+    """Restore the saved pieces; `read` gives a piece's bytes (None when
+    absent) and `where` says where it is, for the errors."""
+    name = component.name
+
+    def damaged(piece: str) -> ValueError:
+        return ValueError(
+            f"[{name}] {source} has no '{piece}': the directory is damaged "
+            "or was not written by spacy-seq2seq."
+        )
+
+    cfg_data = read("cfg")
+    if cfg_data is None:
+        if read(LEGACY_WEIGHTS_FILE) is None:
+            raise damaged("cfg")
+        restore_legacy(component, read, where)
+        return
+    cfg = read_json(component, cfg_data, where("cfg"))
+    n_updates = check_cfg(component, cfg, where("cfg"))
+    if not cfg.get("initialized"):
+        return  # saved before initialize(): nothing more was written
+    vocab_data, weights = read(TARGET_VOCAB_FILE), read(WEIGHTS_FILE)
+    if vocab_data is None or weights is None:
+        raise damaged(TARGET_VOCAB_FILE if vocab_data is None else WEIGHTS_FILE)
+    vocab = read_target_vocab(component, vocab_data, where(TARGET_VOCAB_FILE))
+    try:
+        metadata = read_metadata(weights, where(WEIGHTS_FILE))
+    except WeightsError as e:
+        raise ValueError(f"[{name}] Can't load the model weights: {e}") from None
+    if metadata.get("target_vocab_size") != str(len(vocab)):
+        raise ValueError(
+            f"[{name}] {where(TARGET_VOCAB_FILE)} has {len(vocab)} words but "
+            f"the weights in {where(WEIGHTS_FILE)} were trained with "
+            f"{metadata.get('target_vocab_size')}: the vocabulary is not theirs."
+        )
+    if metadata.get("target_vocab_sha256") != vocab.checksum():
+        raise ValueError(
+            f"[{name}] {where(TARGET_VOCAB_FILE)} is not the vocabulary the "
+            f"weights in {where(WEIGHTS_FILE)} were trained with (its checksum "
+            "differs: words changed or in another order)."
+        )
+    load_weights(component, vocab, weights_from_bytes, weights, where(WEIGHTS_FILE))
+    component.n_updates = n_updates
+
+
+def check_cfg(component: "Seq2SeqComponent", cfg: Any, where: str) -> int:
+    """Check the saved kind; return the saved update count."""
+    kind = cfg.get("kind") if isinstance(cfg, dict) else None
+    if not isinstance(kind, str):
+        raise ValueError(
+            f"[{component.name}] {where} doesn't say the component's kind."
+        )
+    if kind != component.kind:
+        raise ValueError(
+            f"[{component.name}] {where} is a {kind!r} component's, not a "
+            f"{component.kind!r}'s: load it as the component it is."
+        )
+    n_updates = cfg.get("n_updates")
+    if isinstance(n_updates, bool) or not isinstance(n_updates, int) or n_updates < 0:
+        raise ValueError(
+            f"[{component.name}] {where} has no valid update count (n_updates): "
+            f"{n_updates!r}"
+        )
+    return n_updates
+
+
+def restore_legacy(
+    component: "Seq2SeqComponent", read: PieceReader, where: PieceLocator
+) -> None:
+    """Weights saved by spacy-seq2seq 0.1 (thinc's msgpack, torch.save'd
+    modules), read without running code from the file."""
+    weights = read(LEGACY_WEIGHTS_FILE)
+    assert weights is not None
+    vocab_name = TARGET_VOCAB_FILE
+    if read(vocab_name) is None:  # 0.1's to_bytes called it "target_vocab"
+        vocab_name = "target_vocab"
+    vocab = read_target_vocab(component, read(vocab_name), where(vocab_name))
+    source = where(LEGACY_WEIGHTS_FILE)
+    load_weights(component, vocab, legacy_weights_from_bytes, weights, source)
+    warnings.warn(
+        f"[{component.name}] {source} holds weights pickled by torch.save (the "
+        "format of spacy-seq2seq 0.1), read with torch.load(weights_only=True). "
+        "Save the pipeline again (nlp.to_disk) to store them as safetensors, "
+        "with the checks of the vocabulary and the component's kind."
+    )
+
+
+def read_json(component: "Seq2SeqComponent", data: Any, where: str) -> Any:
+    # 0.1's to_bytes stored the vocabulary as a str
+    try:
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+        return srsly.json_loads(text)
+    except ValueError as e:  # UnicodeDecodeError included
+        raise ValueError(f"[{component.name}] {where} is not valid JSON: {e}") from None
+
+
+def read_target_vocab(
+    component: "Seq2SeqComponent", data: Optional[bytes], where: str
+) -> TargetVocab:
+    if data is None:
+        raise ValueError(
+            f"[{component.name}] {where} is missing: the directory is damaged."
+        )
+    words = read_json(component, data, where)
+    if words is None:
+        raise ValueError(
+            f"[{component.name}] {where} is null: the weights can't be used "
+            "without their target vocabulary (damaged, or saved before "
+            "initialize())."
+        )
+    try:
+        return TargetVocab.from_json(words, source=where)
+    except ValueError as e:
+        raise ValueError(f"[{component.name}] {e}") from None
+
+
+def load_weights(
+    component: "Seq2SeqComponent",
+    vocab: TargetVocab,
+    load: Callable[[Model, bytes, str], None],
+    weights: bytes,
+    source: str,
+) -> None:
+    """Size the model to the vocabulary, build its torch module and load the
+    weights into both."""
+    component.set_target_vocab(vocab)
+    build_torch_layer(component.model)
+    try:
+        load(component.model, weights, source)
+    except WeightsError as e:
+        raise ValueError(
+            f"[{component.name}] Can't load the model weights: {e}"
+        ) from None

@@ -9,8 +9,6 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Dict, List, Union
 
-import spacy
-from spacy.language import Language
 from thinc.api import Config
 
 from .model.decoding import DECODINGS
@@ -81,23 +79,6 @@ def upgrade_pipeline(path: Path) -> List[str]:
     if changed:
         config.to_disk(config_path)
     return changed
-
-
-def load_pipeline(model: Union[str, Path], **kwargs: Any) -> Language:
-    """spacy.load, with the way out when the pipeline was saved by 0.1: its
-    config's flat decoding settings fail spaCy's validation, and the error
-    says to run `python -m spacy_seq2seq upgrade`."""
-    try:
-        return spacy.load(model, **kwargs)
-    except ValueError as e:
-        if not needs_upgrade(model):
-            raise
-        raise ValueError(
-            f"{model} was saved by spacy-seq2seq 0.1, whose config has the decoding "
-            f"settings flat: run `python -m spacy_seq2seq upgrade {model}` once "
-            f"to move them into the decoding block ({type(e).__name__}: "
-            f"{str(e).strip().splitlines()[0]})"
-        ) from None
 
 
 def needs_upgrade(model: Union[str, Path]) -> bool:

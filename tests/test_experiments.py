@@ -4,11 +4,11 @@ import pytest
 import spacy
 
 from spacy_seq2seq.model.decoding import BeamSearch, Sampling
+from spacy_seq2seq.pipeline import find_component
 from spacy_seq2seq.research.experiments import (
     count_parameters,
     decoding_with,
     scores_by_length,
-    seq2seq_component,
 )
 
 from .conftest import make_summarizer_nlp, read_examples
@@ -45,11 +45,11 @@ def test_bad_assignments_say_what_is_wrong(kind, assignment, error):
 
 def test_component_lookup_names_what_it_found():
     nlp = make_summarizer_nlp()
-    assert seq2seq_component(nlp) is nlp.get_pipe("summarizer")
+    assert find_component(nlp) is nlp.get_pipe("summarizer")
     with pytest.raises(ValueError, match="found 0"):
-        seq2seq_component(spacy.blank("en"))
+        find_component(spacy.blank("en"))
     with pytest.raises(ValueError, match="no seq2seq component named 'other'"):
-        seq2seq_component(nlp, "other")
+        find_component(nlp, "other")
 
 
 def test_parameters_count_the_tok2vec_and_the_torch_module(reuters_dir):

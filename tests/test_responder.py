@@ -159,7 +159,7 @@ def test_conversation_keeps_the_last_turns(trained_responder):
 
 
 def test_conversation_needs_a_responder():
-    with pytest.raises(ValueError, match="one seq2seq_responder"):
+    with pytest.raises(ValueError, match="one seq2seq component to reply"):
         Conversation(spacy.blank("en"))
 
 

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from spacy_seq2seq import cli
 from spacy_seq2seq.model.decoding import BeamSearch, Sampling
-from spacy_seq2seq.upgrade import load_pipeline, upgrade_config
+from spacy_seq2seq.pipeline import load_pipeline
+from spacy_seq2seq.upgrade import upgrade_config
 
 FLAT_RESPONDER = {
     "factory": "seq2seq_responder",

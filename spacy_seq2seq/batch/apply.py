@@ -17,8 +17,7 @@ import srsly
 from spacy.language import Language
 from tqdm import tqdm
 
-from ..component import Seq2SeqComponent
-from ..upgrade import load_pipeline
+from ..pipeline import load_pipeline, output_fields
 
 # A record as read, and an output row.
 Record = Dict[str, Any]
@@ -46,20 +45,6 @@ class ApplyJob:
         return process_records(
             nlp, records, text_field=self.text_field, id_field=self.id_field
         )
-
-
-def output_fields(nlp: Language) -> List[str]:
-    """The doc._ fields the pipeline's seq2seq components write."""
-    fields = [
-        pipe.target_field
-        for _, pipe in nlp.pipeline
-        if isinstance(pipe, Seq2SeqComponent)
-    ]
-    if not fields:
-        raise ValueError(
-            f"The pipeline {nlp.pipe_names} has no seq2seq component to apply."
-        )
-    return fields
 
 
 def process_records(

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 
 import spacy
 
-from ..upgrade import load_pipeline
+from ..pipeline import load_pipeline
 from .apply import ERROR_FIELD, INPUT_FORMATS, OUTPUT_FORMATS, ApplyJob, parquet_schema
 from .local_ray import init_ray
 

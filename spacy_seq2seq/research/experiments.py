@@ -24,19 +24,14 @@ from thinc.api import Model
 from wasabi import msg
 
 from ..component import Seq2SeqComponent
-from ..conversation import find_component
 from ..model.architectures import torch_module
 from ..model.decoding import DECODINGS, Decoding, changed_decoding
+from ..pipeline import find_component
 from ..readers import create_dialogue_reader, create_jsonl_reader
 from ..responder import ResponderComponent
 
 # (lowest, highest) source length in tokens, both included.
 Bucket = Tuple[int, int]
-
-
-def seq2seq_component(nlp: Language, name: Optional[str] = None) -> Seq2SeqComponent:
-    """The seq2seq component named, or else the pipeline's only one."""
-    return find_component(nlp, name, purpose="use")
 
 
 def count_parameters(model: Model) -> int:
@@ -205,7 +200,7 @@ def train_for_budget(
     )
     dev_examples = list(dev_corpus(nlp))
     batches = create_train_batches(nlp, train_corpus, training["batcher"], max_epochs)
-    component = seq2seq_component(nlp)
+    component = find_component(nlp)
     limits = [f"{budget:.0f}s"] if not math.isinf(budget) else []
     limits += [f"{max_steps} updates"] if max_steps else []
     every = f"{eval_every_steps} updates" if eval_every_steps else f"{eval_every:.0f}s"

@@ -9,18 +9,15 @@ The embedded server (app.py + batcher.py) and the Ray Serve deployment
 import dataclasses
 from dataclasses import dataclass
 from itertools import groupby
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-import spacy
 from spacy.language import Language
 
 from ..component import Seq2SeqComponent
-from ..conversation import find_component, join_turns
+from ..conversation import join_turns
 from ..model.decoding import Decoding, changed_decoding, settings_of
-from ..responder import ResponderComponent
+from ..pipeline import component_name, find_component, load_pipeline
 from ..settings import SettingError, check_int
-from ..upgrade import load_pipeline
 
 # The decoding settings a request may set, by task. A summary is the best
 # beam; a reply may also be sampled, or reranked by MMI, and come with its
@@ -181,9 +178,7 @@ class Seq2SeqService:
     ) -> None:
         self.nlp = nlp
         self.component: Seq2SeqComponent = find_component(nlp, component)
-        self.component_name = next(
-            name for name, pipe in nlp.pipeline if pipe is self.component
-        )
+        self.component_name = component_name(nlp, self.component)
         if not self.component.is_initialized:
             raise ValueError(
                 f"The component '{self.component_name}' is not trained: serve a "
@@ -196,20 +191,14 @@ class Seq2SeqService:
         cls, model: str, *, component: Optional[str] = None, limits: Limits
     ) -> "Seq2SeqService":
         """Load the pipeline from a directory or an installed package."""
-        if not Path(model).exists() and not spacy.util.is_package(model):
-            raise ValueError(
-                f"Can't find a pipeline at '{model}': not a directory nor an "
-                "installed package."
-            )
         return cls(load_pipeline(model), component=component, limits=limits)
 
     @property
     def spec(self) -> "ServingSpec":
         component = self.component
-        task = "reply" if isinstance(component, ResponderComponent) else "summarize"
         meta = self.nlp.meta
         return ServingSpec(
-            task=task,
+            task=component.task,
             target_field=component.target_field,
             defaults=component.decoding,
             turn_separator=getattr(component, "turn_separator", None),
