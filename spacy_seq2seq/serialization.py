@@ -202,13 +202,31 @@ def load_model(
     walked = list(model.walk())
     try:
         model.from_dict(msg)
-        for (i, j), state in shim_states.items():
-            walked[i].shims[j]._model.load_state_dict(state, strict=True)
     except Exception as e:
         raise WeightsError(
             f"The weights in {source} don't fit the model the config describes "
             f"(saved with other settings?): {type(e).__name__}: {e}"
         ) from None
+    for i, node in enumerate(walked):
+        expected = expected_param_shapes(node)
+        for name in node.param_names:
+            if node.has_param(name):
+                array = model.ops.to_numpy(node.get_param(name))
+                check_array(f"node{i}.{name}", array, expected.get(name), source)
+    for (i, j), state in shim_states.items():
+        module = walked[i].shims[j]._model
+        own = module.state_dict()
+        for key, tensor in state.items():
+            if key in own:
+                expected_array = (tuple(own[key].shape), own[key].dtype)
+                check_array(f"node{i}.shim{j}.{key}", tensor, expected_array, source)
+        try:
+            module.load_state_dict(state, strict=True)
+        except Exception as e:
+            raise WeightsError(
+                f"The weights in {source} don't fit the model the config describes "
+                f"(saved with other settings?): {type(e).__name__}: {e}"
+            ) from None
     expected = {(i, j) for i, node in enumerate(walked) for j in range(len(node.shims))}
     if set(shim_states) != expected:
         raise WeightsError(f"The weights in {source} lack the torch module's state.")
@@ -421,3 +439,50 @@ def load_weights(
         raise ValueError(
             f"[{component.name}] Can't load the model weights: {e}"
         ) from None
+
+
+# An array's expected shape and dtype (numpy's or torch's).
+Expected = Tuple[Tuple[int, ...], Any]
+
+
+def expected_param_shapes(node: Model) -> Dict[str, Expected]:
+    """The shape and dtype each param of a leaf layer gets from its dims,
+    found by initializing a copy of it (its dims are set by now); none where
+    the layer can't be initialized alone."""
+    if node.layers or not node.param_names or node.init is None:
+        return {}
+    probe = node.copy()
+    try:
+        probe.initialize()
+    except Exception:  # a layer that needs data to infer its shapes
+        return {}
+    return {
+        name: (tuple(probe.get_param(name).shape), probe.get_param(name).dtype)
+        for name in probe.param_names
+        if probe.has_param(name)
+    }
+
+
+def check_array(
+    name: str, array: Any, expected: Optional[Expected], source: str
+) -> None:
+    """Refuse an array of another shape or dtype than the model's, or with
+    NaN or infinite values: either would change or break every output."""
+    shape, dtype = tuple(array.shape), array.dtype
+    if expected is not None and (shape, dtype) != expected:
+        raise WeightsError(
+            f"The tensor {name} in {source} has shape {list(shape)} and dtype "
+            f"{dtype}, but the model the config describes needs "
+            f"{list(expected[0])} and {expected[1]} (damaged, or saved with "
+            "other settings?)."
+        )
+    finite = (
+        bool(torch.isfinite(array).all())
+        if isinstance(array, torch.Tensor)
+        else bool(numpy.isfinite(array).all())
+    )
+    if not finite:
+        raise WeightsError(
+            f"The tensor {name} in {source} has NaN or infinite values: the "
+            "model diverged in training, or the file is damaged."
+        )

@@ -398,7 +398,73 @@ def swap_two(vocab):
     return vocab
 
 
+def edit_tensors(path: Path, edit) -> None:
+    """Rewrite the safetensors file with `edit(tensors)` applied, its metadata kept."""
+    import safetensors.torch
+
+    from spacy_seq2seq.serialization import read_metadata
+
+    data = path.read_bytes()
+    tensors = safetensors.torch.load(data)
+    edit(tensors)
+    path.write_bytes(safetensors.torch.save(tensors, read_metadata(data, "")))
+
+
+def first_tensor(tensors, shim: bool) -> str:
+    return next(name for name in sorted(tensors) if (".shim" in name) == shim)
+
+
+def hash_embed_rows_cut(tensors):
+    name = next(name for name in sorted(tensors) if name.endswith(".E"))
+    tensors[name] = tensors[name][:-1].clone()
+
+
+def torch_weight_nan(tensors):
+    name = first_tensor(tensors, shim=True)
+    tensors[name] = tensors[name].clone().fill_(float("nan"))
+
+
+def thinc_weight_infinite(tensors):
+    name = first_tensor(tensors, shim=False)
+    tensors[name] = tensors[name].clone().fill_(float("inf"))
+
+
+def thinc_weights_half(tensors):
+    for name in [name for name in tensors if ".shim" not in name]:
+        tensors[name] = tensors[name].half()
+
+
+def torch_weights_half(tensors):
+    for name in [name for name in tensors if ".shim" in name]:
+        tensors[name] = tensors[name].half()
+
+
 DAMAGES = {
+    "tensor of the wrong shape": (
+        "model.safetensors",
+        lambda p: edit_tensors(p, hash_embed_rows_cut),
+        r"The tensor node\d+\.E in .*model.safetensors has shape \[\d+, \d+\] .* needs",
+    ),
+    "torch tensor of NaN": (
+        "model.safetensors",
+        lambda p: edit_tensors(p, torch_weight_nan),
+        r"The tensor node\d+\.shim0\..* in .*model.safetensors has NaN",
+    ),
+    "thinc tensor of infinities": (
+        "model.safetensors",
+        lambda p: edit_tensors(p, thinc_weight_infinite),
+        "has NaN or infinite values",
+    ),
+    "thinc weights in float16": (
+        "model.safetensors",
+        lambda p: edit_tensors(p, thinc_weights_half),
+        "dtype float16, but the model the config describes needs",
+    ),
+    "torch weights in float16": (
+        "model.safetensors",
+        lambda p: edit_tensors(p, torch_weights_half),
+        r"dtype torch.float16, but .* needs .* and torch.float32",
+    ),
     "vocab not JSON": (
         "target_vocab.json",
         lambda p: p.write_text("{words: oops"),
@@ -487,7 +553,7 @@ def test_weights_of_another_architecture_are_an_error(copy):
     examples = [make_example(other, s, t, "summary") for s, t in PAIRS]
     other.initialize(lambda: examples)
     other.get_pipe("summarizer").to_disk(copy / "summarizer")
-    with pytest.raises(ValueError, match="don't fit the model the config describes"):
+    with pytest.raises(ValueError, match="but the model the config describes needs"):
         spacy.load(copy)
 
 
