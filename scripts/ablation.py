@@ -44,7 +44,9 @@ from wasabi import msg
 from spacy_seq2seq.pipeline import find_component
 from spacy_seq2seq.research.experiments import (
     Bucket,
+    corpus_overrides,
     count_parameters,
+    data_dir,
     decode_timed,
     read_split,
     scores_by_length,
@@ -137,7 +139,7 @@ TASKS = {
         "Reuters lead paragraph of 8 to 80 words -> headline "
         "(../shared/data/reuters21578_headlines); the config's batches and "
         "beam-4 decoding",
-        ROOT.parent / "shared" / "data" / "reuters21578_headlines",
+        data_dir("reuters21578_headlines"),
         ((1, 20), (21, 30), (31, 40), (41, 10_000)),
         "rougeL",
         800,
@@ -224,8 +226,7 @@ def run_one(
         **variant.overrides,
         **SMALL_MODEL,
         **task.overrides,
-        "paths.train": str(task.data_dir / "train.jsonl.gz"),
-        "paths.dev": str(task.data_dir / "dev.jsonl.gz"),
+        **corpus_overrides(task.data_dir),
         "system.seed": seed,
     }
     run = train_for_budget(BASE, overrides, max_steps=steps, eval_every_steps=every)

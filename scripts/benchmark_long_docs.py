@@ -23,10 +23,9 @@ from spacy.tokens import Doc
 from wasabi import msg
 
 from spacy_seq2seq.pipeline import load_pipeline
+from spacy_seq2seq.research.experiments import data_dir
 
-DATA = (
-    Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
-)
+DATA = data_dir("reuters21578_headlines")
 
 
 def main(

@@ -32,11 +32,13 @@ from spacy_seq2seq.model.torch_model import (
 )
 from spacy_seq2seq.model.vocab import PAD_ID
 from spacy_seq2seq.pipeline import find_component
-from spacy_seq2seq.research.experiments import train_for_budget
-
-DATA = (
-    Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
+from spacy_seq2seq.research.experiments import (
+    corpus_overrides,
+    data_dir,
+    train_for_budget,
 )
+
+DATA = data_dir("reuters21578_headlines")
 
 
 class PlainSeq2Seq(torch.nn.Module):
@@ -70,10 +72,7 @@ def main(
 ) -> None:
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    overrides = {
-        "paths.train": str(data_dir / "train.jsonl.gz"),
-        "paths.dev": str(data_dir / "dev.jsonl.gz"),
-    }
+    overrides = corpus_overrides(data_dir)
     plain = plain_tokens_per_s(config_path, overrides, budget, n_batches, gpu_id)
     ours = train_for_budget(config_path, overrides, budget, eval_every=budget).figures
     figures = {
@@ -165,11 +164,15 @@ def plain_tokens_per_s(
 def tensors(component, examples: List, device: torch.device) -> Dict[str, Any]:
     """The batch the torch module reads, built once, outside the clock."""
     batch, n_tokens = component._make_training_batch(examples)
-    rows = [i for i, ids in enumerate(batch.source_ids) if ids]
-    source_ids = [batch.source_ids[i] for i in rows]
+    sources = batch.sources
+    rows = [i for i, ids in enumerate(sources.ids) if ids]
+    source_ids = [sources.ids[i] for i in rows]
     target_ids = [batch.target_ids[i] for i in rows]
     hashes = [
-        [hash(t.norm_) % (2**31) for t in batch.docs[i][: len(batch.source_ids[i])]]
+        [
+            hash(token.norm_) % (2**31)
+            for token in sources.docs[i][sources.starts[i] :][: len(sources.ids[i])]
+        ]
         for i in rows
     ]
 

@@ -39,6 +39,8 @@ from wasabi import msg
 from spacy_seq2seq.model.decoding import Decoding
 from spacy_seq2seq.pipeline import find_component
 from spacy_seq2seq.research.experiments import (
+    corpus_overrides,
+    data_dir,
     decoding_with,
     read_split,
     score_split,
@@ -46,7 +48,7 @@ from spacy_seq2seq.research.experiments import (
 )
 from spacy_seq2seq.scorers import score_responses
 
-DATA = Path(__file__).parent.parent.parent / "shared" / "data" / "cmu_dog"
+DATA = data_dir("cmu_dog")
 # Beam search as the README's earlier figures ran it (the other settings are
 # the responder's), nucleus sampling (the default before MMI) and MMI.
 COMPARED = [
@@ -86,8 +88,7 @@ def main(
         nlp, figures = spacy.load(decode_only), {}
     else:
         overrides = {
-            "paths.train": str(data_dir / "train.jsonl.gz"),
-            "paths.dev": str(data_dir / "dev.jsonl.gz"),
+            **corpus_overrides(data_dir),
         }
         run = train_for_budget(
             config_path, overrides, budget, eval_every, max_steps=steps

@@ -19,10 +19,10 @@ import typer
 from benchmarking import peak_memory_gb
 from wasabi import msg
 
-from spacy_seq2seq.research.experiments import train_for_budget
+from spacy_seq2seq.research.experiments import data_dir, train_for_budget
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "reuters21578_headlines"
+DATA = data_dir("reuters21578_headlines")
 CONFIGS = {
     "streamed": (ROOT / "configs" / "summarizer_streaming.cfg", -1),
     "in_memory": (ROOT / "configs" / "summarizer.cfg", 0),

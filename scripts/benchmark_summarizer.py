@@ -24,15 +24,15 @@ from wasabi import msg
 from spacy_seq2seq.model.decoding import changed_decoding
 from spacy_seq2seq.pipeline import find_component, load_pipeline
 from spacy_seq2seq.research.experiments import (
+    corpus_overrides,
+    data_dir,
     read_split,
     score_split,
     train_for_budget,
 )
 from spacy_seq2seq.scorers import ROUGE_TYPES
 
-DATA = (
-    Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
-)
+DATA = data_dir("reuters21578_headlines")
 
 
 def main(
@@ -56,8 +56,7 @@ def main(
         print(json.dumps(decode_test_split(nlp, data_dir, beam_size)))
         return
     overrides = {
-        "paths.train": str(data_dir / "train.jsonl.gz"),
-        "paths.dev": str(data_dir / "dev.jsonl.gz"),
+        **corpus_overrides(data_dir),
         "components.summarizer.model.mixed_precision": mixed_precision,
     }
     run = train_for_budget(config_path, overrides, budget, eval_every)

@@ -15,9 +15,9 @@ from pathlib import Path
 import srsly
 import typer
 
-DATA = (
-    Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
-)
+from spacy_seq2seq.research.experiments import data_dir
+
+DATA = data_dir("reuters21578_headlines")
 
 
 def main(

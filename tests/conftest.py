@@ -9,10 +9,12 @@ from spacy.training import Example
 from thinc.api import Adam, fix_random_seed
 
 from spacy_seq2seq.readers import create_dialogue_reader, create_jsonl_reader
+from spacy_seq2seq.research.experiments import data_dir
 
+# the raw archives; the corpora are under the data root ($SPACY_SEQ2SEQ_DATA)
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-REUTERS = SHARED / "data" / "reuters21578_headlines"
-CMU_DOG = SHARED / "data" / "cmu_dog"
+REUTERS = data_dir("reuters21578_headlines")
+CMU_DOG = data_dir("cmu_dog")
 
 # A small model, so that overfitting takes seconds.
 SMALL_MODEL = {

@@ -9,6 +9,7 @@ command lines over these functions.
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,27 @@ from ..responder import ResponderComponent
 
 # (lowest, highest) source length in tokens, both included.
 Bucket = Tuple[int, int]
+
+
+# Where the corpora are (reuters21578_headlines/, cmu_dog/): $SPACY_SEQ2SEQ_DATA,
+# by default the shared/data folder beside the project's checkout.
+DATA_ROOT_VARIABLE = "SPACY_SEQ2SEQ_DATA"
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def data_dir(corpus: str) -> Path:
+    """The folder of a corpus (e.g. "reuters21578_headlines") under the data root."""
+    root = os.environ.get(DATA_ROOT_VARIABLE)
+    return (Path(root) if root else DEFAULT_DATA_ROOT) / corpus
+
+
+def corpus_overrides(data_dir: Path) -> Dict[str, str]:
+    """The config overrides that train on a folder's train.jsonl.gz and
+    evaluate on its dev.jsonl.gz."""
+    return {
+        "paths.train": str(data_dir / "train.jsonl.gz"),
+        "paths.dev": str(data_dir / "dev.jsonl.gz"),
+    }
 
 
 def count_parameters(model: Model) -> int:
