@@ -56,7 +56,7 @@ class PlainSeq2Seq(torch.nn.Module):
     def forward(self, batch: Dict[str, Any]) -> torch.Tensor:
         source = torch.relu(self.mix(self.embed(batch["hashes"] % self.rows)))  # B×T×W
         sources = Sources(
-            source, batch["source_lengths"], batch["source_ids"], batch["n_extended"]
+            source, batch["source_lengths"], batch["source_ids"], batch["n_copy_only"]
         )
         losses = self.seq2seq(LossInputs(sources, batch["target_ids"]))
         return losses.sum() / batch["n_tokens"]
@@ -187,7 +187,7 @@ def tensors(component, examples: List, device: torch.device) -> Dict[str, Any]:
         "source_lengths": torch.tensor([len(ids) for ids in source_ids]),
         "source_ids": pad(source_ids),
         "target_ids": pad(target_ids),
-        "n_extended": count_copy_only_words(source_ids, len(component.target_vocab)),
+        "n_copy_only": count_copy_only_words(source_ids, len(component.target_vocab)),
         "n_tokens": n_tokens,
         "n_source_tokens": sum(len(ids) for ids in source_ids),
     }

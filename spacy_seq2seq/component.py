@@ -376,14 +376,14 @@ class Seq2SeqComponent(TrainablePipe):
         if alignment is None:
             return None
         assert self.target_vocab is not None
-        weights, copy = alignment
+        weights, copy_probs = alignment
         return {
             "source": source.words,
             "target": [
                 self.target_vocab.word(i, source)[0] for i in best_ids(candidates)
             ],
             "weights": weights,
-            "copy": copy,
+            "copy": copy_probs,
         }
 
     def update(

@@ -71,7 +71,7 @@ def attention_field(doc: Doc) -> str:
 def heatmap(attention: Dict[str, Any], field: str) -> str:
     source: List[str] = attention["source"]
     target: List[str] = attention["target"]
-    weights, copy = attention["weights"], attention["copy"]
+    weights, copy_probs = attention["weights"], attention["copy"]
     header = "".join(
         f'<th class="s2s-source" title="{i}">{token_label(word)}</th>'
         for i, word in enumerate(source)
@@ -84,7 +84,7 @@ def heatmap(attention: Dict[str, Any], field: str) -> str:
             f'style="background: rgba(31, 119, 180, {weight:.3f})"></td>'
             for source_word, weight in zip(source, weights[t].tolist())
         )
-        copied = float(copy[t])
+        copied = float(copy_probs[t])
         rows.append(
             f'<tr><th class="s2s-target">{token_label(word)}</th>{cells}'
             f'<td class="s2s-copy"><span style="width: {40 * copied:.1f}px"></span>'

@@ -7,8 +7,13 @@ import pytest
 import torch
 from spacy.util import registry
 
-from spacy_seq2seq.model.decoding import MMIRerank, Sampling, changed_decoding
-from spacy_seq2seq.model.search import mmi_scores, sampling_uniforms
+from spacy_seq2seq.model.decoding import (
+    MMIRerank,
+    Sampling,
+    changed_decoding,
+    sampling_uniforms,
+)
+from spacy_seq2seq.model.search import mmi_scores
 from spacy_seq2seq.model.torch_model import GenerationInputs, LossInputs, Sources
 from spacy_seq2seq.model.vocab import PAD_ID, UNK_ID
 

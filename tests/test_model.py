@@ -3,8 +3,7 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from spacy_seq2seq.model.decoding import BeamSearch, Sampling
-from spacy_seq2seq.model.search import sampling_uniforms
+from spacy_seq2seq.model.decoding import BeamSearch, Sampling, sampling_uniforms
 from spacy_seq2seq.model.torch_model import (
     AlignmentInputs,
     AttentionalSeq2SeqModule,
@@ -86,7 +85,7 @@ def test_vocab_keeps_spacing_and_copies_source_words():
     texts = [[("profit", False), ("up", False), (",", True), ("u.s.", False)]] * 2
     vocab = TargetVocab.build(texts, max_size=100, min_count=2)
     source = vocab.encode_source([("zenith", False), ("profit", False), ("'s", True)])
-    assert source.oov_words == ["zenith", "'s"]
+    assert source.copy_only_words == ["zenith", "'s"]
     ids = vocab.encode_target(["zenith", "profit", "up", ",", "gone"], source)
     assert ids[0] == len(vocab) and ids[-2] == vocab.index["<unk>"]
     assert (

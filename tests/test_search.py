@@ -4,7 +4,7 @@ from typing import List, NamedTuple, Tuple
 import pytest
 import torch
 
-from spacy_seq2seq.model.decoding import BeamSearch, Sampling
+from spacy_seq2seq.model.decoding import BeamSearch, Sampling, sampling_uniforms
 from spacy_seq2seq.model.search import (
     SourceRows,
     StepModel,
@@ -12,7 +12,6 @@ from spacy_seq2seq.model.search import (
     block_tokens,
     draw,
     length_normalizer,
-    sampling_uniforms,
     truncate_distribution,
 )
 from spacy_seq2seq.model.torch_model import Sources
@@ -199,9 +198,9 @@ def test_a_beam_of_every_hypothesis_finds_the_exhaustive_best(
     if model_kind == "module":
         # copy-only ids, never generated without copy, widen the
         # distribution so that each row's top K holds every continuation
-        n_extended = N_HYPOTHESES - (4 + N_WORDS)
+        n_copy_only = N_HYPOTHESES - (4 + N_WORDS)
         module = tiny_module(4 + N_WORDS, copy=False, coverage=True).eval()
-        sources = Sources(torch.randn(4, 4, 8), LENGTHS, SOURCE_IDS, n_extended)
+        sources = Sources(torch.randn(4, 4, 8), LENGTHS, SOURCE_IDS, n_copy_only)
         model, encoded = module, module.encode(sources)
     else:
         model = TableModel(len(LENGTHS), N_HYPOTHESES)

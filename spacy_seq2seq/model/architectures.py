@@ -25,9 +25,8 @@ from .attention import (
     AttentionSettings,
     attention_kind,
 )
-from .decoding import Decoding, Sampling
+from .decoding import Decoding, Sampling, sampling_uniforms
 from .initialization import INIT_SCHEMES
-from .search import sampling_uniforms
 from .torch_model import (
     RNN_TYPES,
     AlignmentInputs,
@@ -44,8 +43,9 @@ ARCHITECTURE_CHOICES = {
     "init": INIT_SCHEMES,
 }
 
-# Sources searched at once (each with beam_size rows).
-SEARCH_CHUNK_SIZE = 64
+# Sources decoded or aligned at once: bounds the memory of a search (each
+# source has beam_size rows there) and of an alignment.
+SOURCES_PER_CHUNK = 64
 
 # One candidate of a search: generated ids and normalised log-probability.
 Candidate = Tuple[List[int], float]
@@ -105,7 +105,7 @@ def AttentionalSeq2Seq(
     *,
     embed_width: int = 128,
     hidden_width: int = 256,
-    attention_width: int = 256,
+    attention_width: int = 64,
     encoder_layers: int = 1,
     bidirectional: bool = True,
     rnn_type: str = "lstm",
@@ -324,8 +324,8 @@ def generate(model: Model, batch: GenerationBatch) -> List[List[Candidate]]:
         (i for i, ids in enumerate(sources.ids) if ids),
         key=lambda i: len(sources.ids[i]),
     )
-    for start in range(0, len(by_length), SEARCH_CHUNK_SIZE):
-        rows = by_length[start : start + SEARCH_CHUNK_SIZE]
+    for start in range(0, len(by_length), SOURCES_PER_CHUNK):
+        rows = by_length[start : start + SOURCES_PER_CHUNK]
         uniforms = None
         if isinstance(batch.decoding, Sampling):
             row_ids = [sources.ids[i] for i in rows]
@@ -351,8 +351,8 @@ def align(model: Model, batch: AlignmentBatch) -> List[Optional[Alignment]]:
     alignments: List[Optional[Alignment]] = [None for _ in sources.docs]
     device = torch_device(model)
     rows = [i for i, ids in enumerate(sources.ids) if ids]
-    for start in range(0, len(rows), SEARCH_CHUNK_SIZE):
-        chunk = rows[start : start + SEARCH_CHUNK_SIZE]
+    for start in range(0, len(rows), SOURCES_PER_CHUNK):
+        chunk = rows[start : start + SOURCES_PER_CHUNK]
         inputs = AlignmentInputs(
             to_torch_sources(
                 pad_sources(model, sources, vectors, starts, chunk), device
@@ -360,13 +360,14 @@ def align(model: Model, batch: AlignmentBatch) -> List[Optional[Alignment]]:
             to_torch(pad_ids(model.ops, [batch.target_ids[i] for i in chunk]), device),
         )
         with inference(model) as module:
-            weights, copy = module.align(inputs)
-        weights, copy = weights.float().cpu().numpy(), copy.float().cpu().numpy()
+            weights, copy_probs = module.align(inputs)
+        weights = weights.float().cpu().numpy()
+        copy_probs = copy_probs.float().cpu().numpy()
         for row, i in enumerate(chunk):
             length = len(batch.target_ids[i])
             alignments[i] = (
                 weights[row, :length, : len(sources.ids[i])],
-                copy[row, :length],
+                copy_probs[row, :length],
             )
     return alignments
 
@@ -416,7 +417,7 @@ class PaddedSources:
     vectors: Floats3d
     lengths: Ints1d
     ids: Ints2d
-    n_extended: int
+    n_copy_only: int
 
 
 class LossBatch(NamedTuple):
@@ -492,7 +493,7 @@ def to_torch_sources(
         # the encoder's gathers index with them on the CPU
         to_torch(padded.lengths, device).cpu(),
         to_torch(padded.ids, device),
-        padded.n_extended,
+        padded.n_copy_only,
     )
 
 

@@ -42,7 +42,7 @@ class AttentionSettings(NamedTuple):
     the multihead attention's heads, the number of heads, Luong's local
     window D (0: global) and whether the coverage enters the score."""
 
-    attention_width: int = 256
+    attention_width: int = 64
     heads: int = 1
     window: int = 0
     coverage: bool = False

@@ -3,13 +3,17 @@ reranking, frozen and validated where they are built.
 
 Registered as config blocks (`@misc = "spacy-seq2seq.BeamSearch.v1"`,
 `"spacy-seq2seq.Sampling.v1"` or `"spacy-seq2seq.MMIRerank.v1"`) for a
-component's `decoding` setting. Pure Python: the torch search reads them,
-the spaCy component holds them.
+component's `decoding` setting. No torch: the torch search reads them, the
+spaCy component holds them, and the thinc glue draws a sampling's random
+numbers from them (`sampling_uniforms`).
 """
 
 import dataclasses
+import zlib
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, Optional, Union
+from typing import Any, ClassVar, Dict, List, Optional, Union
+
+import numpy
 
 from ..settings import SettingError, check_at_most, check_int, check_number, check_text
 
@@ -144,3 +148,19 @@ def changed_decoding(
         )
     kept = {k: v for k, v in dataclasses.asdict(decoding).items() if k in fields}
     return new_kind(**{**kept, **changes})
+
+
+def sampling_uniforms(source_ids: List[List[int]], decoding: Sampling) -> numpy.ndarray:
+    """One uniform number per source, sample and step: B×n_samples×max_length.
+    Each source's numbers depend only on the seed and the source's ids, so
+    a source gets the same samples whatever batch it is decoded in.
+    """
+    shape = (decoding.n_samples, decoding.max_length)
+    return numpy.stack(
+        [
+            numpy.random.default_rng(
+                [decoding.seed, zlib.crc32(numpy.asarray(ids, dtype="int64").tobytes())]
+            ).random(shape, dtype=numpy.float32)
+            for ids in source_ids
+        ]
+    )

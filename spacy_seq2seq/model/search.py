@@ -13,10 +13,8 @@ beam_size for beam search, n_best for sampling, candidates for MMI).
 """
 
 import dataclasses
-import zlib
 from typing import Any, Iterable, List, NamedTuple, Optional, Protocol, Tuple
 
-import numpy
 import torch
 from torch import Tensor
 
@@ -87,7 +85,7 @@ def decode(
 ) -> Tuple[Tensor, Tensor]:
     """Run the search `decoding` asks for. Sampling (MMI's too) reads its
     randomness from `uniforms` (B×n_samples×max_length, see
-    `sampling_uniforms`).
+    `decoding.sampling_uniforms`).
     """
     if isinstance(decoding, Sampling):
         expected = (
@@ -107,22 +105,6 @@ def decode(
     if decoding.beam_size == 1:
         return single_path_search(model, encoded, decoding)
     return beam_search(model, encoded, decoding)
-
-
-def sampling_uniforms(source_ids: List[List[int]], decoding: Sampling) -> numpy.ndarray:
-    """One uniform number per source, sample and step: B×n_samples×max_length.
-    Each source's numbers depend only on the seed and the source's ids, so
-    a source gets the same samples whatever batch it is decoded in.
-    """
-    shape = (decoding.n_samples, decoding.max_length)
-    return numpy.stack(
-        [
-            numpy.random.default_rng(
-                [decoding.seed, zlib.crc32(numpy.asarray(ids, dtype="int64").tobytes())]
-            ).random(shape, dtype=numpy.float32)
-            for ids in source_ids
-        ]
-    )
 
 
 def length_normalizer(lengths: Tensor, alpha: float) -> Tensor:

@@ -39,7 +39,7 @@ class Sources(NamedTuple):
     vectors: Tensor  # B×T×W, the source tokens' vectors
     lengths: Tensor  # B int64, each source's real length
     ids: Tensor  # B×T int64, extended ids (>= V: copy-only words), PAD-padded
-    n_extended: int  # X, the copy-only ids the batch needs beyond V
+    n_copy_only: int  # X, the copy-only ids the batch needs beyond V
 
 
 class LossInputs(NamedTuple):
@@ -56,7 +56,7 @@ class LossInputs(NamedTuple):
 
 class GenerationInputs(NamedTuple):
     """What a search reads: sampling needs B×n_best×max_length uniforms
-    (`search.sampling_uniforms`)."""
+    (`decoding.sampling_uniforms`)."""
 
     sources: Sources
     decoding: Decoding
@@ -89,7 +89,7 @@ class Encoded(NamedTuple):
 
     memory: Memory
     source_ids: Tensor  # B×T extended ids
-    n_extended: int
+    n_copy_only: int
     state: DecoderState  # the decoder's initial state
 
     @property
@@ -102,7 +102,7 @@ class Encoded(NamedTuple):
         return Encoded(
             self.memory.select(rows),
             self.source_ids[rows],
-            self.n_extended,
+            self.n_copy_only,
             self.state.select(rows),
         )
 
@@ -288,7 +288,7 @@ class AttentionalDecoder(nn.Module):
         copy_input: Tensor,
         attention: Tensor,
         source_ids: Tensor,
-        n_extended: int,
+        n_copy_only: int,
     ) -> Tensor:
         """Probabilities over the vocabulary and the copy-only words, for any
         leading shape (...×H feed, ...×T attention) -> ...×(V+X).
@@ -297,7 +297,7 @@ class AttentionalDecoder(nn.Module):
         if self.copy_gate is not None:
             p_gen = self.generation_probability(copy_input)  # ...×1
             generated = generated * p_gen
-        probs = F.pad(generated, (0, n_extended))  # ...×(V+X), a new tensor
+        probs = F.pad(generated, (0, n_copy_only))  # ...×(V+X), a new tensor
         if self.copy_gate is None:
             return probs
         copied = attention * (1.0 - p_gen)  # ...×T
@@ -425,7 +425,7 @@ class AttentionalSeq2SeqModule(nn.Module):
         label_smoothing = inputs.label_smoothing
         if label_smoothing > 0.0:  # 4
             probs = self.decoder.probs(
-                feeds, copy_inputs, attentions, source_ids, encoded.n_extended
+                feeds, copy_inputs, attentions, source_ids, encoded.n_copy_only
             )  # B×U×(V+X)
             log_probs = probs.clamp_min(1e-12).log()
             losses = -log_probs.gather(-1, target_ids.unsqueeze(-1)).squeeze(-1)
@@ -468,7 +468,7 @@ class AttentionalSeq2SeqModule(nn.Module):
             vectors=self.bridge[0].weight.new_zeros((n_rows, 1, width)),  # N×1×W
             lengths=torch.ones(n_rows, dtype=torch.long, device=device),
             ids=torch.full((n_rows, 1), UNK_ID, dtype=torch.long, device=device),
-            n_extended=0,
+            n_copy_only=0,
         )
         in_vocab = target_ids.masked_fill(target_ids >= self.decoder.vocab_size, UNK_ID)
         return -self.forward(LossInputs(empty, in_vocab))
@@ -501,7 +501,7 @@ class AttentionalSeq2SeqModule(nn.Module):
             feed=states.new_zeros((vectors.shape[0], hidden[0].shape[-1])),  # B×H
             coverage=states.new_zeros(mask.shape),  # B×T
         )
-        return Encoded(memory, sources.ids, sources.n_extended, state)
+        return Encoded(memory, sources.ids, sources.n_copy_only, state)
 
     def read_targets(
         self, encoded: Encoded, target_ids: Tensor, teacher_forcing: float = 1.0
@@ -528,7 +528,7 @@ class AttentionalSeq2SeqModule(nn.Module):
                         copy_input,
                         attention,
                         encoded.source_ids,
-                        encoded.n_extended,
+                        encoded.n_copy_only,
                     )  # B×(V+X)
                 tokens = scheduled_sample(tokens, probs, teacher_forcing)
         return (
@@ -551,7 +551,7 @@ class AttentionalSeq2SeqModule(nn.Module):
         """One decoding step: B×(V+X) probabilities and the new state."""
         state, copy_input, attention = self.decoder.step(tokens, state, encoded.memory)
         probs = self.decoder.probs(
-            state.feed, copy_input, attention, encoded.source_ids, encoded.n_extended
+            state.feed, copy_input, attention, encoded.source_ids, encoded.n_copy_only
         )
         return probs, state
 

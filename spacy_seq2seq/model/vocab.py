@@ -16,20 +16,20 @@ SpacedWord = Tuple[str, bool]
 class SourceWords:
     """The source tokens of one doc as the decoder sees them: their words,
     their extended ids, and the source words outside the vocabulary that can
-    only be copied (extended id = len(vocab) + position in `oov_words`).
+    only be copied (extended id = len(vocab) + position in `copy_only_words`).
     """
 
     def __init__(
         self,
         words: List[str],
         ids: List[int],
-        oov_words: List[str],
-        oov_attached: List[bool],
+        copy_only_words: List[str],
+        copy_only_attached: List[bool],
     ) -> None:
         self.words = words
         self.ids = ids
-        self.oov_words = oov_words
-        self.oov_attached = oov_attached
+        self.copy_only_words = copy_only_words
+        self.copy_only_attached = copy_only_attached
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,26 +75,30 @@ class TargetVocab:
         """Map source words to ids; words outside the vocabulary get copy ids,
         whitespace gets UNK (never generated)."""
         ids: List[int] = []
-        oov_index: Dict[str, int] = {}
-        oov_attached: List[bool] = []
+        copy_only_index: Dict[str, int] = {}
+        copy_only_attached: List[bool] = []
         for word, attached in words:
             word_id = self.index.get(word)
             if not word.strip():  # a line break or an empty context: never copied
                 word_id = UNK_ID
             elif word_id is None:
-                if word not in oov_index:
-                    oov_index[word] = len(oov_index)
-                    oov_attached.append(attached)
-                word_id = len(self.words) + oov_index[word]
+                if word not in copy_only_index:
+                    copy_only_index[word] = len(copy_only_index)
+                    copy_only_attached.append(attached)
+                word_id = len(self.words) + copy_only_index[word]
             ids.append(word_id)
-        return SourceWords([w for w, _ in words], ids, list(oov_index), oov_attached)
+        return SourceWords(
+            [w for w, _ in words], ids, list(copy_only_index), copy_only_attached
+        )
 
     def encode_target(self, words: Iterable[str], source: SourceWords) -> List[int]:
         """Map target words to ids, ending with EOS. A word outside the
         vocabulary gets its copy id if it occurs in the source, else UNK.
         """
-        oov_ids = {w: len(self.words) + i for i, w in enumerate(source.oov_words)}
-        ids = [self.index.get(w, oov_ids.get(w, UNK_ID)) for w in words]
+        copy_ids = {
+            w: len(self.words) + i for i, w in enumerate(source.copy_only_words)
+        }
+        ids = [self.index.get(w, copy_ids.get(w, UNK_ID)) for w in words]
         return ids + [EOS_ID]
 
     def decode(self, ids: Iterable[int], source: SourceWords) -> str:
@@ -114,8 +118,11 @@ class TargetVocab:
     def word(self, word_id: int, source: SourceWords) -> SpacedWord:
         """The word of an extended id, with its spacing."""
         if word_id >= len(self.words):
-            oov = word_id - len(self.words)
-            return source.oov_words[oov], source.oov_attached[oov]
+            position = word_id - len(self.words)
+            return (
+                source.copy_only_words[position],
+                source.copy_only_attached[position],
+            )
         word = self.words[word_id]
         return word, word in self.attached
 
