@@ -50,6 +50,9 @@ def main(
         None, help="Only decode the test split with this saved pipeline"
     ),
 ) -> None:
+    if mixed_precision and gpu_id < 0:
+        # CUDA autocast: fail now rather than when the model is built
+        msg.fail("--mixed-precision needs a GPU: add --gpu-id 0", exits=1)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     if decode_only is not None:

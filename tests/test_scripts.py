@@ -248,6 +248,14 @@ def test_benchmark_summarizer(data_root, tmp_path):
         assert figures[f"decode_docs_per_s_{key}"] > 0
     assert figures["peak_memory_gb"] > 0
     assert (model / "config.cfg").exists()
+    # mixed precision is CUDA autocast: refused on the CPU before any training
+    refused = run_script(
+        "benchmark_summarizer.py",
+        *(SUMMARIZER_CFG, "--steps", 2, "--mixed-precision"),
+        data_root=data_root,
+        check=False,
+    )
+    assert refused.returncode == 1 and "--gpu-id" in refused.stdout
 
 
 @pytest.mark.slow
