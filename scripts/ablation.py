@@ -166,6 +166,7 @@ def main(
         False, help="Only rewrite the table and plots from --runs"
     ),
 ) -> None:
+    require_matplotlib()
     if task_name not in TASKS:
         msg.fail(f"--task must be one of {', '.join(TASKS)}", exits=1)
     task = TASKS[task_name]
@@ -209,6 +210,18 @@ def main(
                 f"(best dev at update {row['best_step']} of {row['steps']}); "
                 f"wrote {runs}, {doc}, {plot} and {dev_plot_path(plot).name}"
             )
+
+
+def require_matplotlib() -> None:
+    """Fail at once, not after all the training, without the plots' library."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        msg.fail(
+            "scripts/ablation.py draws its plots with matplotlib, which is not "
+            "installed: pip install -e '.[research]' (or pip install matplotlib)",
+            exits=1,
+        )
 
 
 def run_one(

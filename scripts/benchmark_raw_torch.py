@@ -65,6 +65,7 @@ class PlainSeq2Seq(torch.nn.Module):
 def main(
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False),
     budget: float = typer.Option(120.0, help="Seconds of training, each loop"),
+    steps: int = typer.Option(0, help="Updates each loop, if sooner (0: no limit)"),
     data_dir: Path = typer.Option(DATA, help="Folder with train/dev.jsonl.gz"),
     n_batches: int = typer.Option(200, help="Batches the plain loop cycles over"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for the CPU"),
@@ -73,8 +74,10 @@ def main(
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     overrides = corpus_overrides(data_dir)
-    plain = plain_tokens_per_s(config_path, overrides, budget, n_batches, gpu_id)
-    ours = train_for_budget(config_path, overrides, budget, eval_every=budget).figures
+    plain = plain_tokens_per_s(config_path, overrides, budget, steps, n_batches, gpu_id)
+    ours = train_for_budget(
+        config_path, overrides, budget, eval_every=budget, max_steps=steps
+    ).figures
     figures = {
         "plain_torch_source_tokens_per_s": plain,
         "ours_source_tokens_per_s": ours["train_source_tokens_per_s"],
@@ -90,6 +93,7 @@ def plain_tokens_per_s(
     config_path: Path,
     overrides: Dict[str, str],
     budget: float,
+    steps: int,
     n_batches: int,
     gpu_id: int,
 ) -> int:
@@ -145,7 +149,7 @@ def plain_tokens_per_s(
             break
     model.train()
     tokens, seconds, step = 0, 0.0, 0
-    while seconds < budget:
+    while seconds < budget and not (steps and step == steps):
         batch = batches[step % len(batches)]
         start = time.perf_counter()
         optimizer.zero_grad()

@@ -38,6 +38,7 @@ DATA = data_dir("reuters21578_headlines")
 def main(
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False),
     budget: float = typer.Option(900.0, help="Training wall-clock seconds"),
+    steps: int = typer.Option(0, help="Training updates, if sooner (0: no limit)"),
     data_dir: Path = typer.Option(DATA, help="Folder with train/dev/test.jsonl.gz"),
     eval_every: float = typer.Option(120.0, help="Seconds between dev evaluations"),
     beam_size: int = typer.Option(4, help="Beam size for decoding the test split"),
@@ -49,6 +50,9 @@ def main(
         None, help="Only decode the test split with this saved pipeline"
     ),
 ) -> None:
+    if mixed_precision and gpu_id < 0:
+        # CUDA autocast: fail now rather than when the model is built
+        msg.fail("--mixed-precision needs a GPU: add --gpu-id 0", exits=1)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     if decode_only is not None:
@@ -59,7 +63,7 @@ def main(
         **corpus_overrides(data_dir),
         "components.summarizer.model.mixed_precision": mixed_precision,
     }
-    run = train_for_budget(config_path, overrides, budget, eval_every)
+    run = train_for_budget(config_path, overrides, budget, eval_every, max_steps=steps)
     saved = model_out or Path(tempfile.mkdtemp()) / "model"
     run.nlp.to_disk(saved)
     in_process = decode_test_split(run.nlp, data_dir, beam_size)
