@@ -219,9 +219,12 @@ def test_apply_on_ray_data_with_two_workers_equals_nlp_pipe(
     by_id = {row["id"]: row for row in rows}
     assert sorted(k for k in by_id if k is not None) == list(range(len(lines)))
     assert "missing" in by_id[len(texts)]["error"]
-    unreadable = sorted(row["error"] for row in rows if row["id"] is None)
-    assert "Malformed JSON" in unreadable[0] and "line 14" in unreadable[0]
-    assert "not UTF-8" in unreadable[1] and "line 15" in unreadable[1]
+    malformed, undecodable = sorted(
+        (row["error"] for row in rows if row["id"] is None),
+        key=lambda error: "Malformed" not in error,
+    )
+    assert "Malformed JSON" in malformed and "in.jsonl, line 14" in malformed
+    assert "not UTF-8" in undecodable and "in.jsonl, line 15" in undecodable
     nlp = spacy.load(summarizer_path)
     expected = [doc._.summary for doc in nlp.pipe(texts)]
     assert [by_id[i]["summary"] for i in range(len(texts))] == expected
@@ -250,7 +253,9 @@ def write_records(path: Path, texts, start: int = 0) -> None:
 
 
 @pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "hardlink"])
-def test_apply_refuses_to_write_over_its_input(summarizer_path, texts, tmp_path, spelling):
+def test_apply_refuses_to_write_over_its_input(
+    summarizer_path, texts, tmp_path, spelling
+):
     import os
 
     source = tmp_path / "in.jsonl"
@@ -306,7 +311,9 @@ def test_jsonl_problems_are_error_rows_with_file_and_line(summarizer_path, tmp_p
     assert rows[0]["id"] == 1 and rows[0]["error"] is None and rows[0]["summary"]
     assert rows[5]["id"] == 6 and rows[5]["error"] is None
     for line, row in zip(range(2, 6), rows[1:5]):
-        assert f"{source}, line {line}" in row["error"] or f"line {line}" in row["error"]
+        assert (
+            f"{source}, line {line}" in row["error"] or f"line {line}" in row["error"]
+        )
         assert str(source) in row["error"]
     assert "not UTF-8" in rows[1]["error"] and "0xff" in rows[1]["error"]
     assert rows[2]["id"] == 3 and "'text'" in rows[2]["error"]
@@ -392,7 +399,9 @@ def test_a_killed_run_leaves_no_output_and_resumes(
     partial = tmp_path / f"out{suffix}.partial"
     args = [sys.executable, "-m", "spacy_seq2seq", "apply", str(summarizer_path)]
     args += [str(tmp_path / "in.jsonl"), str(output), "--batch-size", "2"]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         while not (partial.exists() and partial.read_bytes().count(b"\n") >= 20):
             assert process.poll() is None, "the run ended before it could be killed"

@@ -46,7 +46,9 @@ class PipelineActor:
         import pyarrow
 
         if batch.column_names == [RECORD_COLUMN]:  # from TextRecordsDatasource
-            records = [srsly.json_loads(r) for r in batch.column(RECORD_COLUMN).to_pylist()]
+            records = [
+                srsly.json_loads(r) for r in batch.column(RECORD_COLUMN).to_pylist()
+            ]
         else:
             records = batch.to_pylist()  # a missing field is None (pandas: NaN)
         rows = self.job.process(self.nlp, records)
@@ -134,7 +136,9 @@ def check_output_folder(input_path: str, output: Path, *, overwrite: bool) -> No
                 "would destroy its own input. Write the rows to another folder."
             )
     if output.exists() and not overwrite:
-        raise OutputRefused(f"The output {output} exists: pass --overwrite to replace it.")
+        raise OutputRefused(
+            f"The output {output} exists: pass --overwrite to replace it."
+        )
 
 
 def replace_output(written: Path, output: Path) -> None:

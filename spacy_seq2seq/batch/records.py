@@ -116,13 +116,13 @@ def csv_records(
             start, last_line = last_line + 1, reader.line_num
             if header is None:
                 raise ValueError(f"Can't read the header of {name}: {e}") from None
-            yield {READ_ERROR: f"Can't read the CSV record at {name}, line {start}: {e}"}
+            yield {
+                READ_ERROR: f"Can't read the CSV record at {name}, line {start}: {e}"
+            }
             continue
         start, last_line = last_line + 1, reader.line_num
         problems = [
-            undecodable.pop(n)
-            for n in range(start, last_line + 1)
-            if n in undecodable
+            undecodable.pop(n) for n in range(start, last_line + 1) if n in undecodable
         ]
         if header is None:
             if problems:
