@@ -14,14 +14,19 @@ spacy_seq2seq that is imported: with the build tools installed here first
 (works offline), else in build's own isolated environment.
 """
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
 from wasabi import msg
 
 import spacy_seq2seq
+
+# The files of the source tree the wheel's metadata reads.
+PACKAGING_FILES = ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "LICENSE")
 
 
 def source_tree() -> Path:
@@ -38,18 +43,37 @@ def source_tree() -> Path:
 
 def build_wheel(root: Path, output_dir: Path) -> Path:
     before = set(output_dir.glob("spacy_seq2seq-*.whl"))
-    build = [sys.executable, "-m", "build", "--wheel", "--outdir", str(output_dir)]
-    attempts = [
-        build + ["--no-isolation", "--skip-dependency-check", str(root)],
-        build + [str(root)],
+    build = [
+        sys.executable,
+        "-m",
+        "build",
+        "--wheel",
+        "--outdir",
+        str(output_dir.resolve()),
     ]
     errors = []
-    for args in attempts:
-        result = subprocess.run(args, capture_output=True, text=True)
-        if result.returncode == 0:
-            break
-        errors.append(result.stdout[-2000:] + result.stderr[-2000:])
-    else:
+    with tempfile.TemporaryDirectory() as tmp:
+        # a copy of what the wheel is built from: the build's own files
+        # (build/, *.egg-info) stay out of the checkout
+        source = Path(tmp) / "spacy-seq2seq"
+        shutil.copytree(
+            root / "spacy_seq2seq",
+            source / "spacy_seq2seq",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        for name in PACKAGING_FILES:
+            if (root / name).exists():
+                shutil.copy(root / name, source / name)
+        attempts = [
+            build + ["--no-isolation", "--skip-dependency-check", str(source)],
+            build + [str(source)],
+        ]
+        for args in attempts:
+            result = subprocess.run(args, capture_output=True, text=True)
+            if result.returncode == 0:
+                break
+            errors.append(result.stdout[-2000:] + result.stderr[-2000:])
+    if result.returncode != 0:
         msg.fail(
             f"Can't build spacy-seq2seq's wheel from {root} (pip install "
             "'spacy-seq2seq[project]' installs `build`)",
