@@ -213,10 +213,13 @@ def apply(
                 job, n_process=n_process, overwrite=overwrite, resume=resume
             )
     except KeyboardInterrupt:
-        msg.warn(
-            f"Stopped: the rows so far are in {output_path}.partial; run the same "
-            "command with --resume to continue."
-        )
+        if ray:
+            msg.warn(f"Stopped: nothing was written to {output_path}.")
+        else:
+            msg.warn(
+                f"Stopped: the rows so far are in {output_path}.partial; run the "
+                "same command with --resume to continue."
+            )
         sys.exit(130)
     except (ImportError, OSError, ValueError) as e:
         msg.fail(f"Can't apply '{model}' to '{input_path}'", str(e), exits=1)

@@ -301,6 +301,7 @@ def test_jsonl_problems_are_error_rows_with_file_and_line(summarizer_path, tmp_p
         b'{"id": 4, "text": ',  # malformed
         b"[5]",  # not an object
         b'{"id": 6, "text": "bank rates fell", "error": "a column of mine"}',
+        b'{"id": 7}',  # read, but no text
     ]
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
@@ -319,8 +320,11 @@ def test_jsonl_problems_are_error_rows_with_file_and_line(summarizer_path, tmp_p
     assert rows[2]["id"] == 3 and "'text'" in rows[2]["error"]
     assert "Malformed JSON" in rows[3]["error"]
     assert "JSON object" in rows[4]["error"]
+    assert rows[6]["id"] == 7 and "missing" in rows[6]["error"]
+    assert f"{source}, line 7" in rows[6]["error"]
     # the same records, read on their own
-    assert [r.get("id") for r in read_records(source)] == [1, None, 3, None, None, 6]
+    ids = [r.get("id") for r in read_records(source)]
+    assert ids == [1, None, 3, None, None, 6, 7]
 
 
 def test_csv_problems_are_error_rows_with_file_and_line(summarizer_path, tmp_path):
@@ -384,10 +388,14 @@ def test_resume_refuses_another_inputs_partial_output(summarizer_path, texts, tm
 
 
 @pytest.mark.slow  # a few hundred records decoded twice, ~30 s
-@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+@pytest.mark.parametrize(
+    "suffix,signal_name", [(".jsonl", "SIGINT"), (".parquet", "SIGKILL")]
+)
 def test_a_killed_run_leaves_no_output_and_resumes(
-    summarizer_path, texts, tmp_path, suffix
+    summarizer_path, texts, tmp_path, suffix, signal_name
 ):
+    """Stopped by Ctrl-C (exit code 130) or killed outright, a run leaves its
+    rows in OUTPUT.partial only, and --resume completes them."""
     import signal
     import time
 
@@ -406,11 +414,12 @@ def test_a_killed_run_leaves_no_output_and_resumes(
         while not (partial.exists() and partial.read_bytes().count(b"\n") >= 20):
             assert process.poll() is None, "the run ended before it could be killed"
             time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.send_signal(getattr(signal, signal_name))
+        returncode = process.wait()
     finally:
         if process.poll() is None:
             process.kill()
+    assert returncode == (130 if signal_name == "SIGINT" else -signal.SIGKILL)
     assert not output.exists()
     n_written = partial.read_bytes().count(b"\n")
     assert 20 <= n_written < len(records)

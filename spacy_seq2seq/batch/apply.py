@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..component import Seq2SeqComponent
 from ..upgrade import load_pipeline
 from .output import PartialOutput
-from .records import READ_ERROR, read_text_records
+from .records import LOCATION, READ_ERROR, read_text_records
 
 # A record as read, and an output row.
 Record = Dict[str, Any]
@@ -80,7 +80,7 @@ def process_records(
         elif not isinstance(text, str):
             problem = "missing" if text is None else f"a {type(text).__name__}"
             message = f"The text field '{text_field}' is {problem}, not a string"
-            rows[i] = error_row(record, id_field, fields, message)
+            rows[i] = error_row(record, id_field, fields, located(message, record))
         else:
             texts.append(text)
             positions.append(i)
@@ -92,14 +92,19 @@ def process_records(
         try:
             doc = docs[n] if docs is not None else nlp(texts[n])
         except Exception as e:
-            rows[i] = error_row(
-                records[i], id_field, fields, f"{type(e).__name__}: {e}"
-            )
+            message = located(f"{type(e).__name__}: {e}", records[i])
+            rows[i] = error_row(records[i], id_field, fields, message)
             continue
         row = {id_field: records[i].get(id_field)}
         row.update({field: doc._.get(field) for field in fields})
         rows[i] = {**row, ERROR_FIELD: None}
     return rows  # type: ignore[return-value]
+
+
+def located(message: str, record: Record) -> str:
+    """The message with where the record was read, where known."""
+    where = record.get(LOCATION)
+    return f"{message} ({where})" if where else message
 
 
 def error_row(record: Record, id_field: str, fields: List[str], message: str) -> Row:
@@ -123,8 +128,11 @@ def read_records(
     else:
         import pyarrow.parquet
 
+        row = 0
         for batch in pyarrow.parquet.ParquetFile(path).iter_batches(batch_size):
-            yield from batch.to_pylist()
+            for record in batch.to_pylist():
+                row += 1
+                yield {**record, LOCATION: f"{path}, row {row}"}
 
 
 def count_records(path: Path) -> Optional[int]:
@@ -196,19 +204,19 @@ def apply_file(
     with its own pipeline. An existing output is replaced only with
     `overwrite`; `resume` continues a run that was stopped, from the rows in
     OUTPUT.partial. Returns the counts of rows (all of the output's, resumed
-    ones included), of error rows and of the rows resumed."""
+    ones included) and of error rows, and with `resume` of the rows resumed."""
     input_path, output_path = Path(job.input_path), Path(job.output_path)
     check_format(input_path, INPUT_FORMATS, "input")
     check_format(output_path, OUTPUT_FORMATS, "output")
     output = PartialOutput(input_path, output_path, overwrite=overwrite, resume=resume)
     records = read_records(input_path, id_field=job.id_field)
-    counts = {"rows": 0, "errors": 0, "resumed": 0}
+    counts = {"rows": 0, "errors": 0}
     if resume:
         counts.update(output.skip_written(records, job.id_field))
         counts["rows"] = counts["resumed"]
     bar = tqdm(
         total=count_records(input_path),
-        initial=counts["resumed"],
+        initial=counts["rows"],
         unit="records",
         disable=not progress,
     )

@@ -22,6 +22,9 @@ Record = Dict[str, Any]
 # The key of a record that could not be read: its error message. Not "error",
 # which an input may well have as a column of its own.
 READ_ERROR = "__spacy_seq2seq_read_error__"
+# The key of where a record was read ("in.jsonl, line 7"), for the errors of
+# records that are read but fail later (no text, a pipeline error).
+LOCATION = "__spacy_seq2seq_location__"
 TEXT_FORMATS = ("jsonl", "csv")
 
 
@@ -87,7 +90,7 @@ def jsonl_records(
                 "Unicode (a lone surrogate such as \\ud800)",
             )
             continue
-        yield record
+        yield {**record, LOCATION: f"{name}, line {number}"}
 
 
 def csv_records(
@@ -142,7 +145,7 @@ def csv_records(
                 f"{len(header)}",
             )
         else:
-            yield record
+            yield {**record, LOCATION: f"{name}, line {start}"}
 
 
 def read_error(record: Record, id_field: str, message: str) -> Record:
