@@ -435,3 +435,23 @@ def test_a_killed_run_leaves_no_output_and_resumes(
     nlp = spacy.load(summarizer_path)
     summaries = {t: d._.summary for t, d in zip(texts, nlp.pipe(texts))}
     assert [row["summary"] for row in rows] == [summaries[r["text"]] for r in records]
+
+
+def test_a_ray_output_folder_is_never_the_input_nor_replaced_unasked(tmp_path):
+    from spacy_seq2seq.batch.output import OutputRefused
+    from spacy_seq2seq.batch.ray_apply import check_output_folder
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.jsonl").write_text("{}\n")
+    for output in (tmp_path / "data", tmp_path, tmp_path / "data" / "in.jsonl"):
+        with pytest.raises(OutputRefused, match="is, holds or is inside the input"):
+            check_output_folder(str(tmp_path / "data"), output, overwrite=True)
+    with pytest.raises(OutputRefused, match="is, holds or is inside the input"):
+        check_output_folder(
+            str(tmp_path / "data" / "in.jsonl"), tmp_path, overwrite=True
+        )
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OutputRefused, match="--overwrite"):
+        check_output_folder(str(tmp_path / "data"), tmp_path / "out", overwrite=False)
+    check_output_folder(str(tmp_path / "data"), tmp_path / "out", overwrite=True)
+    check_output_folder(str(tmp_path / "data"), tmp_path / "new", overwrite=False)

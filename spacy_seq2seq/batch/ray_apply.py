@@ -125,15 +125,20 @@ def apply_with_ray(
 
 
 def check_output_folder(input_path: str, output: Path, *, overwrite: bool) -> None:
-    """Refuse an output that is the input or holds it, and an existing one
-    unless `overwrite`."""
+    """Refuse an output that is the input, holds it or is inside it (an input
+    folder), and an existing one unless `overwrite`."""
     if "://" not in input_path:
         source = Path(input_path).resolve()
         target = output.resolve()
-        if same_file(source, target) or target in source.parents:
+        if (
+            same_file(source, target)
+            or target in source.parents
+            or source in target.parents
+        ):
             raise OutputRefused(
-                f"The output {output} is or holds the input {input_path}: the job "
-                "would destroy its own input. Write the rows to another folder."
+                f"The output {output} is, holds or is inside the input "
+                f"{input_path}: the job would destroy or reread its own input. "
+                "Write the rows to another folder."
             )
     if output.exists() and not overwrite:
         raise OutputRefused(
