@@ -1,9 +1,9 @@
 """Convert the training data of a workflow into the project's corpora.
 
-    python scripts/convert_data.py summarizer assets/reuters21578.tar.gz corpus/summarizer
-    python scripts/convert_data.py summarizer my_pairs.csv corpus/summarizer \\
+    python scripts/convert_data.py summarizer assets/reuters21578.tar.gz corpus/reuters_headlines
+    python scripts/convert_data.py summarizer my_pairs.csv corpus/my_headlines \\
         --source-field article --target-field title
-    python scripts/convert_data.py responder my_chats.tsv corpus/responder \\
+    python scripts/convert_data.py responder my_chats.tsv corpus/my_responder \\
         --context-field history --response-field reply --turn-separator "|||"
 
 DATA is the raw Reuters-21578 or CMU_DoG archive (converted by
@@ -15,6 +15,7 @@ as .jsonl.gz (read by the training configs) and .spacy (read by evaluate).
 
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import convert_cmu_dog
 import convert_reuters
@@ -24,6 +25,12 @@ from wasabi import msg
 
 from spacy_seq2seq.readers import create_dialogue_reader, create_jsonl_reader
 from spacy_seq2seq.user_data import read_dialogues, read_pairs, read_splits
+
+# The project's own corpus of each component and its package's name.
+PROJECT_CORPORA = {
+    "summarizer": ("reuters21578.tar.gz", "reuters_headlines"),
+    "responder": ("datasets-CMU_DoG-master.tar.gz", "cmu_dog_responder"),
+}
 
 
 class Component(str, Enum):
@@ -45,8 +52,23 @@ def main(
     dev_share: float = typer.Option(0.1, help="One file: the share for dev"),
     test_share: float = typer.Option(0.1, help="One file: the share for test"),
     seed: int = typer.Option(0, help="One file: the seed of the split"),
+    package_name: Optional[str] = typer.Option(
+        None, help="The package trained on it: your own data needs its own name"
+    ),
 ) -> None:
     summarizer = component == Component.summarizer
+    corpus, default_name = PROJECT_CORPORA[component.value]
+    if package_name == default_name and data.name != corpus:
+        # its folders and wheel would be the project corpus's, and overwrite them
+        flag = "package_name" if summarizer else "responder_package_name"
+        msg.fail(
+            f"{data} is your own data: give its package a name of its own, e.g. "
+            f"--vars.{flag} my_{'headlines' if summarizer else 'responder'}",
+            f"The run's folders (corpus/NAME, training/NAME, metrics/NAME.json, "
+            f"samples/NAME) and its wheel are named after the package; with "
+            f"'{default_name}' they would overwrite those of the {corpus} run.",
+            exits=1,
+        )
     make_reader = create_jsonl_reader if summarizer else create_dialogue_reader
     if data.name.endswith(".tar.gz"):
         converter = convert_reuters if summarizer else convert_cmu_dog

@@ -6,13 +6,17 @@
 Reads the first --limit JSONL records (a `text` and its `summary`, or a
 dialogue's `context` turns and its `response`), generates with the pipeline's
 seq2seq component storing its attention, and writes one HTML heatmap per doc
-and an index.html: a table of each source, its reference and the generated
-text, linked to its heatmap.
+and an index.html: a title naming the model, its scores (the test scores of
+--metrics, as scripts/evaluate.py writes them, else the dev scores in the
+pipeline's meta.json) and a table of each source, its reference and the
+generated text, linked to its heatmap.
 """
 
 import html
 from pathlib import Path
+from typing import Any, Dict, Optional
 
+import srsly
 import typer
 from wasabi import msg
 
@@ -26,6 +30,13 @@ def main(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False),
     output_dir: Path = typer.Argument(..., file_okay=False),
     limit: int = typer.Option(10, help="Docs to render"),
+    metrics_path: Optional[Path] = typer.Option(
+        None,
+        "--metrics",
+        exists=True,
+        dir_okay=False,
+        help="scripts/evaluate.py's scores",
+    ),
 ) -> None:
     nlp = load_pipeline(model)
     component = find_component(nlp)
@@ -49,13 +60,51 @@ def main(
         )
         rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     field = component.target_field
+    title = f"Generated {field} texts of {model}"
     (output_dir / "index.html").write_text(
-        f"<!DOCTYPE html><meta charset='utf-8'><title>{model}</title>"
-        f"<table><tr><th>source</th><th>reference {field}</th>"
+        f"<!DOCTYPE html><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<h1>{html.escape(title)}</h1>"
+        + model_section(model, nlp.meta, component, metrics_path)
+        + f"<table><tr><th>source</th><th>reference {field}</th>"
         f"<th>generated {field} (attention)</th></tr>{''.join(rows)}</table>",
         encoding="utf8",
     )
     msg.good(f"Wrote {len(rows)} samples and heatmaps to {output_dir / 'index.html'}")
+
+
+def model_section(
+    model: str, meta: Dict[str, Any], component: Any, metrics_path: Optional[Path]
+) -> str:
+    """The model (its path or package, name and version, component and
+    training updates) and its scores, as HTML."""
+    name = f"{meta.get('lang', '')}_{meta.get('name', '')} {meta.get('version', '')}"
+    about = (
+        f"<p>Model: <code>{html.escape(model)}</code> (meta: {html.escape(name)}), "
+        f"component <code>{html.escape(component.name)}</code> "
+        f"({html.escape(component.kind)}, {component.n_updates:,} training updates)</p>"
+    )
+    if metrics_path is not None:
+        metrics = srsly.read_json(metrics_path)
+        scores = metrics.get("scores", {})
+        source = (
+            f"test scores on {metrics.get('docs', '?'):,} docs of "
+            f"{html.escape(str(metrics.get('data', '?')))} ({html.escape(str(metrics_path))})"
+        )
+    else:
+        scores = meta.get("performance", {})
+        source = "dev scores from training (the pipeline's meta.json)"
+    shown = {
+        key: value
+        for key, value in scores.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+    if not shown:
+        return about + "<p>No scores: pass --metrics from scripts/evaluate.py.</p>"
+    cells = "".join(
+        f"<tr><td>{html.escape(key)}</td><td>{value:.4f}</td></tr>"
+        for key, value in shown.items()
+    )
+    return about + f"<p>Scores: {source}</p><table>{cells}</table>"
 
 
 if __name__ == "__main__":

@@ -167,10 +167,24 @@ def apply(
     output_format: Optional[str] = typer.Option(
         None, help="With --ray: jsonl or parquet, if the path doesn't say"
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace OUTPUT if it exists (never the input)"
+    ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue a stopped run from the rows in OUTPUT.partial (one machine)",
+    ),
 ) -> None:
     """Write each record's id and generated text(s) to OUTPUT, with an
     "error" column that is null unless the record failed: a record that
-    fails becomes an error row and the run goes on.
+    fails or can't be read (not UTF-8, malformed JSON, a CSV row with a
+    wrong number of cells...) becomes an error row naming the file and line,
+    and the run goes on. The rows go to OUTPUT.partial, renamed to OUTPUT at
+    the end; a stopped run continues with --resume. Exit code 0: every
+    record has a row (some may be error rows); 1: nothing was run (a bad
+    path, an OUTPUT that exists or is the input...); 130: stopped by Ctrl-C,
+    the rows so far kept in OUTPUT.partial.
     """
     if not ray:
         try:
@@ -182,6 +196,8 @@ def apply(
     job = ApplyJob(model, input_path, output_path, text_field, id_field, batch_size)
     try:
         if ray:
+            if resume:
+                msg.fail("--resume works for one-machine runs, not with --ray", exits=1)
             from .batch.ray_apply import apply_with_ray
 
             counts = apply_with_ray(
@@ -190,15 +206,29 @@ def apply(
                 num_gpus_per_worker=num_gpus_per_worker,
                 input_format=input_format,
                 output_format=output_format,
+                overwrite=overwrite,
             )
         else:
-            if not Path(input_path).exists():
+            if not Path(input_path).is_file():
                 msg.fail(f"Can't find the input file '{input_path}'", exits=1)
-            counts = apply_file(job, n_process=n_process)
+            counts = apply_file(
+                job, n_process=n_process, overwrite=overwrite, resume=resume
+            )
+    except KeyboardInterrupt:
+        if ray:
+            msg.warn(f"Stopped: nothing was written to {output_path}.")
+        else:
+            msg.warn(
+                f"Stopped: the rows so far are in {output_path}.partial; run the "
+                "same command with --resume to continue."
+            )
+        sys.exit(130)
     except (ImportError, OSError, ValueError) as e:
         msg.fail(f"Can't apply '{model}' to '{input_path}'", str(e), exits=1)
+    resumed = counts.get("resumed")
     msg.good(
         f"Wrote {counts['rows']} rows to {output_path} ({counts['errors']} errors)"
+        + (f", {resumed} of them resumed from the partial output" if resumed else "")
     )
 
 

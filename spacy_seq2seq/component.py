@@ -261,24 +261,39 @@ class Seq2SeqComponent(TrainablePipe):
         if target_vocab is not None:
             vocab = TargetVocab.from_json(target_vocab, source="target_vocab")
         elif all(eg.reference._.get(self.target_field) is None for eg in examples):
-            # spaCy's own placeholder example, as `spacy assemble` passes it
-            warnings.warn(
-                f"[{self.name}] The examples have no target text in "
-                f"doc._.{self.target_field}, so the component has no target "
-                "vocabulary and stays uninitialized. Train it with spacy train, "
-                f"or give [initialize.components.{self.name}] target_vocab."
+            # spaCy's own placeholder example, as `spacy assemble` passes it:
+            # a pipeline saved without a vocabulary would fail on first use
+            raise ValueError(
+                f"[{self.name}] Can't initialize without training examples: the "
+                f"examples have no target text in doc._.{self.target_field}, and "
+                "the component builds its target vocabulary from them. Train the "
+                "pipeline with spacy train, or give "
+                f"[initialize.components.{self.name}] target_vocab (a list of "
+                "words or a saved vocabulary) to assemble it untrained."
             )
-            return
+        seen = CaseSeen()
+        for eg in examples:  # the sources that `target_texts` doesn't show
+            seen.example(eg, self.target_field)
+        if target_vocab is not None:
+            for word in vocab.words:
+                seen.text(word)
         elif target_texts is not None:
             vocab = build_target_vocab(
-                self, (self._words_of_target(text) for text in target_texts())
+                self,
+                (self._words_of_target(seen.text(text)) for text in target_texts()),
             )
         else:
             vocab = build_target_vocab(
-                self, (self._target_words(eg) for eg in get_examples())
+                self,
+                (
+                    self._target_words(seen.example(eg, self.target_field))
+                    for eg in get_examples()
+                ),
             )
         self.set_target_vocab(vocab)
         self.n_updates = 0
+        # lowercased training data: read any input lowercased, as trained
+        self.cfg["lowercase"] = not seen.cased
         sources, _ = self._read_sources([eg.predicted for eg in examples])
         self.model.initialize(X=GenerationBatch(sources, self.decoding))
 
@@ -508,10 +523,20 @@ class Seq2SeqComponent(TrainablePipe):
                 f"{self.max_source_length} tokens: only their {self.truncation_side} "
                 f"{self.max_source_length} tokens are read (warned once per run)."
             )
+        if self.cfg.get("lowercase") and not self._listens:
+            docs = [lowercased(doc) for doc in docs]
         starts, words = zip(*(self._source_span(doc) for doc in docs))
+        if self.cfg.get("lowercase"):  # a listener's features stay as they are
+            words = tuple([(w.lower(), s) for w, s in span] for span in words)
         source_words = [self.target_vocab.encode_source(w) for w in words]
         ids = [s.ids for s in source_words]
         return DocSources(docs, ids, list(starts)), source_words
+
+    @property
+    def _listens(self) -> bool:
+        """Whether the model reads another component's features (a listener):
+        those come from the doc as given, so the doc can't be replaced."""
+        return any(node.name.endswith("listener") for node in self.model.walk())
 
     def _source_span(self, doc: Doc) -> Tuple[int, List[SpacedWord]]:
         """Where the words the model reads start in the doc, and the words:
@@ -668,6 +693,34 @@ def best_ids(candidates: List[Candidate]) -> List[int]:
         if EOS_ID in ids
         else [i for i in ids if i != PAD_ID]
     )
+
+
+class CaseSeen:
+    """Whether any source or target text seen at initialize has an
+    uppercase letter: if none has, the model is trained on lowercased text
+    and reads its input lowercased (cfg["lowercase"])."""
+
+    def __init__(self) -> None:
+        self.cased = False
+
+    def text(self, text: str) -> str:
+        if not self.cased and isinstance(text, str) and text != text.lower():
+            self.cased = True
+        return text
+
+    def example(self, example: Example, target_field: str) -> Example:
+        self.text(example.predicted.text)
+        self.text(example.reference._.get(target_field))
+        return example
+
+
+def lowercased(doc: Doc) -> Doc:
+    """The doc with its tokens lowercased, as the model was trained to read
+    them (same tokens, same spacing); the doc itself if it has no capital."""
+    if doc.text == doc.text.lower():
+        return doc
+    words = [token.text.lower() for token in doc]
+    return Doc(doc.vocab, words=words, spaces=[bool(t.whitespace_) for t in doc])
 
 
 def spaced_words(tokens: Union[Doc, Span]) -> List[SpacedWord]:

@@ -9,15 +9,19 @@ multiplies every score by 100, perplexity too. This logger is spaCy's own
 (spacy.ConsoleLogger.v3), with each such score column titled by its key
 without the component's prefix (rouge1, rouge2, rougeL; token_prob,
 distinct1, ...), shortened further where that is still too long
-(top_reply), and perplexities shown unscaled (69.9, not 6990.00). The score
-keys themselves, in nlp.evaluate, meta.json and the packaged README, do not
-change.
+(top_reply), and perplexities shown unscaled (69.9, not 6990.00). A loss
+column, "Loss NAME", is cut too when the component's name is longer than 8
+characters (LOSS SUMMA... for "summarizer"): a seq2seq component's loss
+column is titled by its target field instead (LOSS SUMMARY, LOSS RESPONSE),
+any other's by its name's first 8 characters. The score keys themselves, in
+nlp.evaluate, meta.json and the packaged README, do not change (output_file
+records the scores and losses under the table's titles).
 """
 
 import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import IO, Any, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.util import registry
@@ -37,8 +41,8 @@ def console_logger(
     output_file: Optional[Union[str, Path]] = None,
 ) -> Callable[..., Tuple[LogStep, Callable[[], None]]]:
     """spacy.ConsoleLogger.v3 (same settings) with distinguishable score
-    column titles and unscaled perplexities; output_file records the scores
-    under those titles too."""
+    column titles, uncut loss column titles and unscaled perplexities;
+    output_file records the scores and losses under those titles too."""
     spacy_logger = registry.loggers.get("spacy.ConsoleLogger.v3")(
         progress_bar=progress_bar,
         console_output=console_output,
@@ -50,9 +54,12 @@ def console_logger(
     ) -> Tuple[LogStep, Callable[[], None]]:
         training = nlp.config["training"]
         titles = column_titles(training["score_weights"])
+        loss_titles = loss_column_names(nlp.pipeline)
         # The two things spaCy's printer reads from the pipeline.
         renamed_nlp = SimpleNamespace(
-            pipeline=nlp.pipeline,
+            pipeline=[
+                (loss_titles.get(name, name), pipe) for name, pipe in nlp.pipeline
+            ],
             config={
                 "training": {
                     **training,
@@ -70,6 +77,10 @@ def console_logger(
                 scores = info["other_scores"]
                 info = {
                     **info,
+                    "losses": {
+                        loss_titles.get(name, name): loss
+                        for name, loss in info["losses"].items()
+                    },
                     "other_scores": {
                         titles.get(key, key): shown_value(key, value)
                         for key, value in scores.items()
@@ -108,3 +119,21 @@ def column_titles(keys: Iterable[str]) -> Dict[str, str]:
         key: (title if taken.count(title) == 1 else key)
         for key, title in titles.items()
     }
+
+
+def loss_column_names(pipeline: List[Tuple[str, Any]]) -> Dict[str, str]:
+    """The name each trainable component's loss column goes by, where spaCy
+    would cut "Loss NAME": a seq2seq component's target field (summary,
+    response) if that fits, else the name's first characters that fit;
+    a name taken twice stays as it is."""
+    room = MAX_TITLE_LENGTH - len("Loss ")
+    names = {}
+    for name, pipe in pipeline:
+        if len(name) <= room or not getattr(pipe, "is_trainable", False):
+            continue
+        field = getattr(pipe, "target_field", None)
+        names[name] = (
+            field if isinstance(field, str) and len(field) <= room else name[:room]
+        )
+    taken = [name for name, _ in pipeline if name not in names] + list(names.values())
+    return {name: short for name, short in names.items() if taken.count(short) == 1}

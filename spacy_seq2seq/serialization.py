@@ -288,6 +288,7 @@ def pieces_of(component: "Seq2SeqComponent") -> Dict[str, Callable[[], bytes]]:
         "kind": component.kind,
         "initialized": component.is_initialized,
         "n_updates": component.n_updates,
+        "lowercase": bool(component.cfg.get("lowercase", False)),
     }
     pieces = {"cfg": lambda: srsly.json_dumps(cfg, indent=2).encode("utf8")}
     vocab = component.target_vocab
@@ -349,6 +350,7 @@ def restore(
         )
     load_weights(component, vocab, weights_from_bytes, weights, where(WEIGHTS_FILE))
     component.n_updates = n_updates
+    component.cfg["lowercase"] = cfg.get("lowercase") is True
 
 
 def check_cfg(component: "Seq2SeqComponent", cfg: Any, where: str) -> int:

@@ -197,6 +197,9 @@ def test_apply_on_ray_data_with_two_workers_equals_nlp_pipe(
     lines = [{"id": i, "text": t} for i, t in enumerate(texts)]
     lines.append({"id": len(texts)})  # no text: an error row, not a lost record
     srsly.write_jsonl(tmp_path / "in.jsonl", lines)
+    # lines Ray's own JSON reader would fail the whole job on
+    with (tmp_path / "in.jsonl").open("ab") as file_:
+        file_.write(b'{"id": 100, "text": \n{"id": 101, "text": "\xff"}\n')
     # 2 actors and a slot for the reads and writes
     init_ray(num_cpus=3, include_dashboard=False, log_to_driver=False)
     try:
@@ -209,13 +212,246 @@ def test_apply_on_ray_data_with_two_workers_equals_nlp_pipe(
         counts = apply_with_ray(job, workers=2)
     finally:
         ray.shutdown()
-    assert counts == {"rows": len(lines), "errors": 1}
+    assert counts == {"rows": len(lines) + 2, "errors": 3}
     import pyarrow.parquet
 
     rows = pyarrow.parquet.read_table(tmp_path / "out.parquet").to_pylist()
     by_id = {row["id"]: row for row in rows}
-    assert sorted(by_id) == list(range(len(lines)))
+    assert sorted(k for k in by_id if k is not None) == list(range(len(lines)))
     assert "missing" in by_id[len(texts)]["error"]
+    malformed, undecodable = sorted(
+        (row["error"] for row in rows if row["id"] is None),
+        key=lambda error: "Malformed" not in error,
+    )
+    assert "Malformed JSON" in malformed and "in.jsonl, line 14" in malformed
+    assert "not UTF-8" in undecodable and "in.jsonl, line 15" in undecodable
     nlp = spacy.load(summarizer_path)
     expected = [doc._.summary for doc in nlp.pipe(texts)]
     assert [by_id[i]["summary"] for i in range(len(texts))] == expected
+
+
+# ---------------------------------------------------------------------------
+# Hostile input and lost data (issue 21): the output is never the input, an
+# existing output is kept unless --overwrite, a stopped run leaves no file at
+# OUTPUT and continues with --resume, and every record-level problem is an
+# error row naming the file and line.
+
+
+def apply_cli(model, input_path, output_path, *flags: str):
+    return run_cli(
+        "spacy_seq2seq", "apply", str(model), str(input_path), str(output_path), *flags
+    )
+
+
+def said(result: subprocess.CompletedProcess) -> str:
+    """What the command printed, with wasabi's line wrapping undone."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def write_records(path: Path, texts, start: int = 0) -> None:
+    srsly.write_jsonl(path, [{"id": start + i, "text": t} for i, t in enumerate(texts)])
+
+
+@pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "hardlink"])
+def test_apply_refuses_to_write_over_its_input(
+    summarizer_path, texts, tmp_path, spelling
+):
+    import os
+
+    source = tmp_path / "in.jsonl"
+    write_records(source, texts[:3])
+    before = source.read_bytes()
+    output = {
+        "same": source,
+        "relative": tmp_path / "sub" / ".." / "in.jsonl",
+        "symlink": tmp_path / "link.jsonl",
+        "hardlink": tmp_path / "hard.jsonl",
+    }[spelling]
+    (tmp_path / "sub").mkdir()
+    if spelling == "symlink":
+        output.symlink_to(source)
+    elif spelling == "hardlink":
+        os.link(source, output)
+    result = apply_cli(summarizer_path, source, output, "--overwrite")
+    assert result.returncode == 1
+    assert "is the input" in said(result)
+    assert source.read_bytes() == before
+
+
+def test_an_existing_output_is_kept_unless_overwrite(summarizer_path, texts, tmp_path):
+    write_records(tmp_path / "in.jsonl", texts[:3])
+    output = tmp_path / "out.jsonl"
+    output.write_text("precious\n")
+    result = apply_cli(summarizer_path, tmp_path / "in.jsonl", output)
+    assert result.returncode == 1 and "--overwrite" in said(result)
+    assert output.read_text() == "precious\n"
+    result = apply_cli(summarizer_path, tmp_path / "in.jsonl", output, "--overwrite")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [row["id"] for row in srsly.read_jsonl(output)] == [0, 1, 2]
+    assert not (tmp_path / "out.jsonl.partial").exists()
+
+
+def test_jsonl_problems_are_error_rows_with_file_and_line(summarizer_path, tmp_path):
+    from spacy_seq2seq.batch.apply import read_records
+
+    lines = [
+        b'\xef\xbb\xbf{"id": 1, "text": "oil prices rose"}',  # byte-order mark
+        b'{"id": 2, "text": "a \xff byte"}',  # not UTF-8
+        b'{"id": 3, "text": "a lone \\ud800 surrogate"}',  # valid JSON
+        b'{"id": 4, "text": ',  # malformed
+        b"[5]",  # not an object
+        b'{"id": 6, "text": "bank rates fell", "error": "a column of mine"}',
+        b'{"id": 7}',  # read, but no text
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    result = apply_cli(summarizer_path, source, tmp_path / "out.jsonl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = list(srsly.read_jsonl(tmp_path / "out.jsonl"))
+    assert len(rows) == len(lines)
+    assert rows[0]["id"] == 1 and rows[0]["error"] is None and rows[0]["summary"]
+    assert rows[5]["id"] == 6 and rows[5]["error"] is None
+    for line, row in zip(range(2, 6), rows[1:5]):
+        assert (
+            f"{source}, line {line}" in row["error"] or f"line {line}" in row["error"]
+        )
+        assert str(source) in row["error"]
+    assert "not UTF-8" in rows[1]["error"] and "0xff" in rows[1]["error"]
+    assert rows[2]["id"] == 3 and "'text'" in rows[2]["error"]
+    assert "Malformed JSON" in rows[3]["error"]
+    assert "JSON object" in rows[4]["error"]
+    assert rows[6]["id"] == 7 and "missing" in rows[6]["error"]
+    assert f"{source}, line 7" in rows[6]["error"]
+    # the same records, read on their own
+    ids = [r.get("id") for r in read_records(source)]
+    assert ids == [1, None, 3, None, None, 6, 7]
+
+
+def test_csv_problems_are_error_rows_with_file_and_line(summarizer_path, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_bytes(
+        b"\xef\xbb\xbfid,text\n"
+        b"r1,oil prices rose\n"
+        b'r2,"' + b"x" * (128 * 1024 + 1) + b'"\n'  # over the csv module's limit
+        b"r3,a,b\n"  # a cell too many
+        b"r4\n"  # a cell too few
+        b"r5,bad \xfe byte\n"
+        b'r6,"two\nlines"\n'
+        b"r7,bank rates fell\n"
+    )
+    result = apply_cli(summarizer_path, source, tmp_path / "out.jsonl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = list(srsly.read_jsonl(tmp_path / "out.jsonl"))
+    assert [row["id"] for row in rows] == ["r1", None, "r3", "r4", "r5", "r6", "r7"]
+    assert [row["error"] is None for row in rows] == [1, 0, 0, 0, 0, 1, 1]
+    errors = [row["error"] for row in rows if row["error"]]
+    for line, error in zip([3, 4, 5, 6], errors):
+        assert f"{source}, line {line}" in error
+    assert "field larger than field limit" in errors[0]
+    assert "3 cells but the header has 2" in errors[1]
+    assert "1 cells but the header has 2" in errors[2]
+    assert "not UTF-8" in errors[3]
+
+
+def test_a_stopped_run_resumes_with_nothing_lost_or_twice(
+    summarizer_path, texts, tmp_path
+):
+    """What a kill leaves (complete rows, then a torn line) is resumed."""
+    write_records(tmp_path / "in.jsonl", texts)
+    full = apply_cli(summarizer_path, tmp_path / "in.jsonl", tmp_path / "full.jsonl")
+    assert full.returncode == 0, full.stdout + full.stderr
+    expected = (tmp_path / "full.jsonl").read_bytes().splitlines(keepends=True)
+    partial = tmp_path / "out.jsonl.partial"
+    partial.write_bytes(b"".join(expected[:5]) + expected[5][:10])
+    output = tmp_path / "out.jsonl"
+    result = apply_cli(summarizer_path, tmp_path / "in.jsonl", output)
+    assert result.returncode == 1 and "--resume" in said(result)
+    result = apply_cli(summarizer_path, tmp_path / "in.jsonl", output, "--resume")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 of them resumed" in said(result)
+    assert output.read_bytes() == b"".join(expected)
+    assert not partial.exists()
+
+
+def test_resume_refuses_another_inputs_partial_output(summarizer_path, texts, tmp_path):
+    write_records(tmp_path / "in.jsonl", texts[:4])
+    rows = [{"id": 100 + i, "summary": "x", "error": None} for i in range(2)]
+    srsly.write_jsonl(tmp_path / "out.jsonl.partial", rows)
+    result = apply_cli(
+        summarizer_path, tmp_path / "in.jsonl", tmp_path / "out.jsonl", "--resume"
+    )
+    assert result.returncode == 1 and "not this input's" in said(result)
+    result = apply_cli(
+        summarizer_path, tmp_path / "in.jsonl", tmp_path / "nothing.jsonl", "--resume"
+    )
+    assert result.returncode == 1 and "Nothing to resume" in said(result)
+
+
+@pytest.mark.slow  # a few hundred records decoded twice, ~30 s
+@pytest.mark.parametrize(
+    "suffix,signal_name", [(".jsonl", "SIGINT"), (".parquet", "SIGKILL")]
+)
+def test_a_killed_run_leaves_no_output_and_resumes(
+    summarizer_path, texts, tmp_path, suffix, signal_name
+):
+    """Stopped by Ctrl-C (exit code 130) or killed outright, a run leaves its
+    rows in OUTPUT.partial only, and --resume completes them."""
+    import signal
+    import time
+
+    import pyarrow.parquet
+
+    records = [{"id": f"r{i}", "text": texts[i % len(texts)]} for i in range(400)]
+    srsly.write_jsonl(tmp_path / "in.jsonl", records)
+    output = tmp_path / f"out{suffix}"
+    partial = tmp_path / f"out{suffix}.partial"
+    args = [sys.executable, "-m", "spacy_seq2seq", "apply", str(summarizer_path)]
+    args += [str(tmp_path / "in.jsonl"), str(output), "--batch-size", "2"]
+    process = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while not (partial.exists() and partial.read_bytes().count(b"\n") >= 20):
+            assert process.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.01)
+        process.send_signal(getattr(signal, signal_name))
+        returncode = process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert returncode == (130 if signal_name == "SIGINT" else -signal.SIGKILL)
+    assert not output.exists()
+    n_written = partial.read_bytes().count(b"\n")
+    assert 20 <= n_written < len(records)
+    result = apply_cli(
+        summarizer_path, tmp_path / "in.jsonl", output, "--resume", "--batch-size", "2"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if suffix == ".jsonl":
+        rows = list(srsly.read_jsonl(output))
+    else:
+        rows = pyarrow.parquet.read_table(output).to_pylist()
+    assert [row["id"] for row in rows] == [r["id"] for r in records]
+    nlp = spacy.load(summarizer_path)
+    summaries = {t: d._.summary for t, d in zip(texts, nlp.pipe(texts))}
+    assert [row["summary"] for row in rows] == [summaries[r["text"]] for r in records]
+
+
+def test_a_ray_output_folder_is_never_the_input_nor_replaced_unasked(tmp_path):
+    from spacy_seq2seq.batch.output import OutputRefused
+    from spacy_seq2seq.batch.ray_apply import check_output_folder
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "in.jsonl").write_text("{}\n")
+    for output in (tmp_path / "data", tmp_path, tmp_path / "data" / "in.jsonl"):
+        with pytest.raises(OutputRefused, match="is, holds or is inside the input"):
+            check_output_folder(str(tmp_path / "data"), output, overwrite=True)
+    with pytest.raises(OutputRefused, match="is, holds or is inside the input"):
+        check_output_folder(
+            str(tmp_path / "data" / "in.jsonl"), tmp_path, overwrite=True
+        )
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OutputRefused, match="--overwrite"):
+        check_output_folder(str(tmp_path / "data"), tmp_path / "out", overwrite=False)
+    check_output_folder(str(tmp_path / "data"), tmp_path / "out", overwrite=True)
+    check_output_folder(str(tmp_path / "data"), tmp_path / "new", overwrite=False)

@@ -724,14 +724,16 @@ def test_chat_with_several_responders_takes_the_one_named():
 
 
 @pytest.mark.parametrize("config", ["summarizer.cfg", "responder.cfg"])
-def test_spacy_assemble_of_the_untrained_configs(config, tmp_path):
+def test_spacy_assemble_of_the_untrained_configs_says_why_not(config, tmp_path):
+    """No ✔ for a pipeline that would fail on first use: assemble stops
+    with the reason and the way out, and writes nothing."""
     args = ["assemble", str(CONFIGS / config), str(tmp_path / "assembled")]
-    with pytest.warns(UserWarning, match="stays uninitialized"):
-        result = CliRunner().invoke(spacy.cli.app, args)
-    assert result.exit_code == 0, result.output
-    nlp = spacy.load(tmp_path / "assembled")
-    with pytest.raises(ValueError, match="initialize"):
-        nlp("the bank of japan kept its rate")
+    result = CliRunner().invoke(spacy.cli.app, args)
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "Can't initialize without training examples" in message
+    assert "spacy train" in message and "target_vocab" in message
+    assert not (tmp_path / "assembled").exists()
 
 
 # 7. Determinism: same seed and machine, same weights and outputs
@@ -751,3 +753,58 @@ def test_same_seed_same_weights_and_outputs(trained, tmp_path):
     (first_metadata, first), (second_metadata, second) = weights
     assert first_metadata == second_metadata and first.keys() == second.keys()
     assert all(first[key].equal(second[key]) for key in first)
+
+
+# ---------------------------------------------------------------------------
+# 8. What a user reads is true (issue 21, item 6): the case of the input,
+# the training table
+
+
+def test_a_model_trained_on_lowercased_text_reads_input_lowercased(tmp_path):
+    nlp = train_tiny()  # PAIRS are all lowercase, like the Reuters corpus
+    summarizer = nlp.get_pipe("summarizer")
+    assert summarizer.cfg["lowercase"] is True
+    mixed = "Oil prices rose sharply in early trade today"
+    assert nlp(mixed)._.summary == nlp(mixed.lower())._.summary
+    nlp.to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.get_pipe("summarizer").cfg["lowercase"] is True
+    assert loaded(mixed)._.summary == loaded(mixed.lower())._.summary
+    assert loaded(mixed)._.summary == nlp(mixed)._.summary
+    assert spacy.load(tmp_path / "pipeline")(mixed).text == mixed  # doc untouched
+
+
+def test_a_model_trained_on_cased_text_keeps_the_case():
+    fix_random_seed(0)
+    nlp = tiny_nlp()
+    pairs = [(s.capitalize(), t) for s, t in PAIRS]
+    examples = [make_example(nlp, s, t, "summary") for s, t in pairs]
+    nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("summarizer").cfg["lowercase"] is False
+
+
+def test_the_training_tables_loss_column_is_not_cut():
+    import io
+
+    from spacy_seq2seq.loggers import console_logger
+
+    nlp = tiny_nlp()
+    nlp.config["training"]["score_weights"] = {"summary_rougeL": 1.0}
+    out = io.StringIO()
+    log_step, finalize = console_logger()(nlp, stdout=out, stderr=out)
+    log_step(
+        {
+            "epoch": 0,
+            "step": 10,
+            "score": 0.25,
+            "other_scores": {"summary_rougeL": 0.25},
+            "losses": {"summarizer": 3.5},
+            "checkpoints": [],
+            "seconds": 1,
+            "words": 10,
+        }
+    )
+    finalize()
+    header = out.getvalue().splitlines()[0]
+    assert "LOSS SUMMARY" in header and "..." not in header
+    assert "3.50" in out.getvalue()

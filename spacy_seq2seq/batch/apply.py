@@ -6,18 +6,18 @@ error (null when the record went through). A record that fails becomes an
 error row and the run goes on: count in = count out.
 """
 
-import csv
 import multiprocessing
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-import srsly
 from spacy.language import Language
 from tqdm import tqdm
 
 from ..pipeline import load_pipeline, output_fields
+from .output import PartialOutput
+from .records import LOCATION, READ_ERROR, read_text_records
 
 # A record as read, and an output row.
 Record = Dict[str, Any]
@@ -60,12 +60,12 @@ def process_records(
     positions: List[int] = []
     for i, record in enumerate(records):
         text = record.get(text_field)
-        if ERROR_FIELD in record and record[ERROR_FIELD]:  # unreadable input
-            rows[i] = error_row(record, id_field, fields, record[ERROR_FIELD])
+        if record.get(READ_ERROR):  # unreadable input
+            rows[i] = error_row(record, id_field, fields, record[READ_ERROR])
         elif not isinstance(text, str):
             problem = "missing" if text is None else f"a {type(text).__name__}"
             message = f"The text field '{text_field}' is {problem}, not a string"
-            rows[i] = error_row(record, id_field, fields, message)
+            rows[i] = error_row(record, id_field, fields, located(message, record))
         else:
             texts.append(text)
             positions.append(i)
@@ -77,14 +77,19 @@ def process_records(
         try:
             doc = docs[n] if docs is not None else nlp(texts[n])
         except Exception as e:
-            rows[i] = error_row(
-                records[i], id_field, fields, f"{type(e).__name__}: {e}"
-            )
+            message = located(f"{type(e).__name__}: {e}", records[i])
+            rows[i] = error_row(records[i], id_field, fields, message)
             continue
         row = {id_field: records[i].get(id_field)}
         row.update({field: doc._.get(field) for field in fields})
         rows[i] = {**row, ERROR_FIELD: None}
     return rows  # type: ignore[return-value]
+
+
+def located(message: str, record: Record) -> str:
+    """The message with where the record was read, where known."""
+    where = record.get(LOCATION)
+    return f"{message} ({where})" if where else message
 
 
 def error_row(record: Record, id_field: str, fields: List[str], message: str) -> Row:
@@ -93,35 +98,26 @@ def error_row(record: Record, id_field: str, fields: List[str], message: str) ->
     return {**row, ERROR_FIELD: message}
 
 
-def read_records(path: Path, *, batch_size: int = 1024) -> Iterator[Record]:
-    """The records of a JSONL, CSV or Parquet file, in order. A JSONL line
-    that can't be read becomes a record holding only an error that names
-    the file and line."""
+def read_records(
+    path: Path, *, id_field: str = "id", batch_size: int = 1024
+) -> Iterator[Record]:
+    """The records of a JSONL, CSV or Parquet file, in order. A JSONL or CSV
+    record that can't be read becomes a record holding only its id (where
+    readable) and an error that names the file and line."""
     suffix = check_format(path, INPUT_FORMATS, "input")
-    if suffix == ".jsonl":
-        with path.open(encoding="utf8") as file_:
-            for line_number, line in enumerate(file_, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = srsly.json_loads(line)
-                except ValueError as e:
-                    record = {
-                        ERROR_FIELD: f"Malformed JSON in {path}, line {line_number}: {e}"
-                    }
-                if not isinstance(record, dict):
-                    record = {
-                        ERROR_FIELD: f"Expected a JSON object in {path}, line {line_number}"
-                    }
-                yield record
-    elif suffix == ".csv":
-        with path.open(encoding="utf8", newline="") as file_:
-            yield from csv.DictReader(file_)
+    if suffix in (".jsonl", ".csv"):
+        with path.open("rb") as file_:
+            yield from read_text_records(
+                file_, str(path), suffix.lstrip("."), id_field=id_field
+            )
     else:
         import pyarrow.parquet
 
+        row = 0
         for batch in pyarrow.parquet.ParquetFile(path).iter_batches(batch_size):
-            yield from batch.to_pylist()
+            for record in batch.to_pylist():
+                row += 1
+                yield {**record, LOCATION: f"{path}, row {row}"}
 
 
 def count_records(path: Path) -> Optional[int]:
@@ -131,41 +127,6 @@ def count_records(path: Path) -> Optional[int]:
 
         return pyarrow.parquet.ParquetFile(path).metadata.num_rows
     return None
-
-
-class RowWriter:
-    """Writes rows to JSONL or Parquet, a batch at a time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.suffix = check_format(path, OUTPUT_FORMATS, "output")
-        self._file = (
-            path.open("w", encoding="utf8") if self.suffix == ".jsonl" else None
-        )
-        self._parquet = None
-
-    def write(self, rows: List[Row]) -> None:
-        if self._file is not None:
-            self._file.writelines(srsly.json_dumps(row) + "\n" for row in rows)
-            return
-        import pyarrow
-        import pyarrow.parquet
-
-        if self._parquet is None:
-            schema = parquet_schema(rows)
-            self._parquet = pyarrow.parquet.ParquetWriter(self.path, schema)
-        table = pyarrow.Table.from_pylist(rows, schema=self._parquet.schema)
-        self._parquet.write_table(table)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        elif self._parquet is not None:
-            self._parquet.close()
-        else:  # no rows: still a valid, empty Parquet file
-            import pyarrow.parquet
-
-            pyarrow.parquet.write_table(parquet_schema([]).empty_table(), self.path)
 
 
 def parquet_schema(rows: List[Row]):
@@ -216,17 +177,35 @@ def _process_in_worker(job_and_records: Tuple[ApplyJob, List[Record]]) -> List[R
 
 
 def apply_file(
-    job: ApplyJob, *, n_process: int = 1, progress: bool = True
+    job: ApplyJob,
+    *,
+    n_process: int = 1,
+    progress: bool = True,
+    overwrite: bool = False,
+    resume: bool = False,
 ) -> Dict[str, int]:
     """Run the pipeline over the input file's records and write a row for
     each; with n_process > 1, batches go to that many worker processes, each
-    with its own pipeline. Returns the counts of rows and of error rows."""
+    with its own pipeline. An existing output is replaced only with
+    `overwrite`; `resume` continues a run that was stopped, from the rows in
+    OUTPUT.partial. Returns the counts of rows (all of the output's, resumed
+    ones included) and of error rows, and with `resume` of the rows resumed."""
     input_path, output_path = Path(job.input_path), Path(job.output_path)
     check_format(input_path, INPUT_FORMATS, "input")
-    writer = RowWriter(output_path)
+    check_format(output_path, OUTPUT_FORMATS, "output")
+    output = PartialOutput(input_path, output_path, overwrite=overwrite, resume=resume)
+    records = read_records(input_path, id_field=job.id_field)
     counts = {"rows": 0, "errors": 0}
-    bar = tqdm(total=count_records(input_path), unit="records", disable=not progress)
-    batches = batched(read_records(input_path), job.batch_size)
+    if resume:
+        counts.update(output.skip_written(records, job.id_field))
+        counts["rows"] = counts["resumed"]
+    bar = tqdm(
+        total=count_records(input_path),
+        initial=counts["rows"],
+        unit="records",
+        disable=not progress,
+    )
+    batches = batched(records, job.batch_size)
     pool = None
     if n_process > 1:
         context = multiprocessing.get_context("spawn")  # torch does not survive fork
@@ -236,14 +215,15 @@ def apply_file(
         nlp = load_pipeline(job.model)
         results = (job.process(nlp, batch) for batch in batches)
     try:
-        for rows in results:
-            writer.write(rows)
-            counts["rows"] += len(rows)
-            counts["errors"] += sum(row[ERROR_FIELD] is not None for row in rows)
-            bar.update(len(rows))
+        with output.open() as write:
+            for rows in results:
+                write(rows)
+                counts["rows"] += len(rows)
+                counts["errors"] += sum(row[ERROR_FIELD] is not None for row in rows)
+                bar.update(len(rows))
     finally:
         bar.close()
-        writer.close()
         if pool is not None:
             pool.terminate()
+    output.finish(parquet_schema)
     return counts
