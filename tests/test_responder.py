@@ -9,7 +9,7 @@ import spacy
 from spacy_seq2seq import Conversation
 from spacy_seq2seq.model.decoding import changed_decoding
 
-from .conftest import beam_search, make_responder_nlp, sampling
+from .conftest import SMALL_MODELS, beam_search, make_responder_nlp, sampling
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "responder.cfg"
 
@@ -89,8 +89,8 @@ def decode_with(nlp, kind="sampling", **settings):
     return nlp
 
 
-def test_sampling_with_a_seed_is_reproducible(trained_responder):
-    nlp = make_responder_nlp(min_count=1)
+def test_sampling_with_a_seed_is_reproducible(trained_responder, architecture):
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     texts = contexts(trained_responder, 12)
     first = replies(decode_with(nlp, seed=1), texts)
@@ -103,8 +103,8 @@ def test_sampling_with_a_seed_is_reproducible(trained_responder):
     assert beam != first
 
 
-def test_sampled_n_best_and_top_k(trained_responder):
-    nlp = make_responder_nlp(min_count=1)
+def test_sampled_n_best_and_top_k(trained_responder, architecture):
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     decode_with(nlp, n_best=4, top_k=1, top_p=1.0)
     # top_k = 1 keeps only the likeliest word: every sample is the greedy reply
@@ -114,8 +114,8 @@ def test_sampled_n_best_and_top_k(trained_responder):
     assert doc._.response == nlp(doc.text)._.response
 
 
-def test_context_ngram_blocking_changes_the_replies(trained_responder):
-    nlp = make_responder_nlp(min_count=1)
+def test_context_ngram_blocking_changes_the_replies(trained_responder, architecture):
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     texts = contexts(trained_responder, 20)
     free = replies(decode_with(nlp, no_repeat_context_ngram_size=0), texts)
@@ -128,10 +128,12 @@ def test_context_ngram_blocking_changes_the_replies(trained_responder):
         assert not bigrams & set(zip(words, words[1:]))
 
 
-def test_serialization_round_trips_keep_the_replies(trained_responder, tmp_path):
+def test_serialization_round_trips_keep_the_replies(
+    trained_responder, tmp_path, architecture
+):
     texts = contexts(trained_responder, 10) + [""]
     expected = replies(trained_responder.nlp, texts)
-    nlp = make_responder_nlp(min_count=1)
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     assert replies(nlp, texts) == expected
     trained_responder.nlp.to_disk(tmp_path / "pipeline")

@@ -24,7 +24,7 @@ def TransformerSeq2Seq(
     heads: int = 4,
     encoder_layers: int = 2,
     decoder_layers: int = 2,
-    ff_width: int = 1024,
+    ff_width: int = 512,
     dropout: float = 0.1,
     copy: bool = True,
     tie_embeddings: bool = True,
