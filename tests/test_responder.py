@@ -66,11 +66,14 @@ def test_long_context_is_truncated_to_its_end_with_one_warning(trained_responder
 
 
 @pytest.mark.parametrize("decoding", ["beam", "sampling"])
-def test_n_best_candidates_are_distinct_and_sorted(trained_responder, decoding):
+def test_n_best_candidates_are_distinct_and_sorted(
+    trained_responder, architecture, decoding
+):
     block = (
         beam_search(n_best=5, beam_size=5) if decoding == "beam" else sampling(n_best=5)
     )
-    nlp = make_responder_nlp(min_count=1, decoding=block)
+    model = SMALL_MODELS[architecture]
+    nlp = make_responder_nlp(min_count=1, decoding=block, model=model)
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     for doc in nlp.pipe(contexts(trained_responder, 10)):
         texts = [text for text, _ in doc._.responses]
