@@ -9,11 +9,11 @@ from typing import NamedTuple, Tuple
 import pytest
 import torch
 from spacy.training import Example
-from spacy.util import load_config
+from spacy.util import load_config, load_model_from_config, registry
 from thinc.api import Adam, fix_random_seed
 
 from spacy_seq2seq.model import search
-from spacy_seq2seq.model.decoding import BeamSearch, Sampling
+from spacy_seq2seq.model.decoding import BeamSearch, Sampling, changed_decoding
 from spacy_seq2seq.model.search import decode, sampling_uniforms
 from spacy_seq2seq.model.torch_model import (
     AlignmentInputs,
@@ -26,9 +26,15 @@ from spacy_seq2seq.model.transformer import (
     TransformerSeq2SeqModule,
 )
 from spacy_seq2seq.model.vocab import PAD_ID
+from spacy_seq2seq.readers import create_dialogue_reader
 from spacy_seq2seq.research.variants import variant_config
 
-from .conftest import SMALL_TRANSFORMER, beam_search, make_summarizer_nlp
+from .conftest import (
+    SMALL_TRANSFORMER,
+    beam_search,
+    make_summarizer_nlp,
+    read_examples,
+)
 from .test_convert import load_script
 from .test_search import (
     LENGTHS,
@@ -276,3 +282,35 @@ def test_the_transformer_variant_is_the_transformer_config():
     model = config["components"]["summarizer"]["model"]
     model["nO"] = None  # spaCy fills it in: it is set at initialization
     assert variant["components"] == config["components"]
+
+
+@pytest.mark.slow  # builds and trains both shipped Transformer configs
+@pytest.mark.parametrize("name", ["summarizer", "responder"])
+def test_the_shipped_configs_train_and_decode_with_every_decoding(
+    name, reuters_dir, cmu_dog_dir
+):
+    configs = Path(__file__).resolve().parent.parent / "configs"
+    config = load_config(configs / f"{name}_transformer.cfg")
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    component = nlp.get_pipe(name)
+    if name == "summarizer":
+        examples = read_examples(nlp, reuters_dir / "train.jsonl.gz", limit=32)
+    else:
+        read = create_dialogue_reader(cmu_dog_dir / "train.jsonl.gz", limit=32)
+        examples = list(read(nlp))
+    fix_random_seed(0)
+    nlp.initialize(lambda: examples)
+    optimizer = registry.resolve({"o": config["training"]["optimizer"]})["o"]
+    losses = [nlp.update(examples, sgd=optimizer)[name] for _ in range(4)]
+    assert losses[-1] < losses[0]
+    texts = [eg.predicted.text for eg in examples[:4]]
+    for kind, settings in (
+        ("beam", {"beam_size": 4, "n_best": 2}),
+        ("sampling", {"n_best": 2, "max_length": 10}),
+        ("mmi", {"candidates": 4, "n_best": 2, "max_length": 10}),
+    ):
+        component.decoding = changed_decoding(component.decoding, kind, **settings)
+        for doc in nlp.pipe(texts):
+            assert isinstance(doc._.get(component.target_field), str)
+            if component.candidates_field is not None:
+                assert len(doc._.get(component.candidates_field)) == 2
