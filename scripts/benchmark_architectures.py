@@ -3,7 +3,8 @@ test split: the side-by-side figures of docs/transformer.md.
 
     OMP_NUM_THREADS=1 python scripts/benchmark_architectures.py \
         configs/summarizer_transformer.cfg --steps 1200 --eval-every 300 \
-        --output runs/transformer.json --model-out runs/transformer_model
+        --output docs/transformer_figures/summarizer_transformer.json \
+        --model-out training/summarizer_transformer_200
 
 A budget of updates, not seconds, so that the figures do not depend on how
 busy the machine is (the tokens/s do). Prints and writes the dev curve (ROUGE
