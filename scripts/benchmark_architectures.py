@@ -2,7 +2,7 @@
 test split: the side-by-side figures of docs/transformer.md.
 
     OMP_NUM_THREADS=1 python scripts/benchmark_architectures.py \
-        configs/summarizer_transformer.cfg --steps 1200 --eval-every 300 \
+        configs/summarizer_transformer.cfg --steps 200 --eval-every 100 \
         --output docs/transformer_figures/summarizer_transformer.json \
         --model-out training/summarizer_transformer_200
 
@@ -41,8 +41,8 @@ DATA = (
 
 def main(
     config_path: Path = typer.Argument(..., exists=True, dir_okay=False),
-    steps: int = typer.Option(1200, help="Training updates"),
-    eval_every: int = typer.Option(300, help="Updates between dev evaluations"),
+    steps: int = typer.Option(200, help="Training updates"),
+    eval_every: int = typer.Option(100, help="Updates between dev evaluations"),
     data_dir: Path = typer.Option(DATA, help="Folder with train/dev/test.jsonl.gz"),
     beam_size: int = typer.Option(4, help="Beam size for decoding the test split"),
     output: Optional[Path] = typer.Option(None, help="Write the figures as JSON"),
