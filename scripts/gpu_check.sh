@@ -29,6 +29,9 @@ BUDGET=${BUDGET:-300}
 RAW_BUDGET=${RAW_BUDGET:-120}
 STEPS=${STEPS:-1000}
 DATA=${DATA:-../shared/data/reuters21578_headlines}
+# absolute: the benchmarks run from scripts/
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 
 # both architectures at the same number of updates; the decoding step's cost
 side_by_side() {
@@ -40,7 +43,7 @@ side_by_side() {
             echo "== $config: $STEPS updates, gpu $gpu_id, mixed precision $mixed_precision"
             (cd scripts && python3 benchmark_architectures.py "../configs/$config.cfg" \
                 --steps "$STEPS" --eval-every "$STEPS" --gpu-id "$gpu_id" "$flag" \
-                --data-dir "$DATA" --output "../$OUT/${config}_mixed_precision_$mixed_precision.json")
+                --data-dir "$DATA" --output "$OUT/${config}_mixed_precision_$mixed_precision.json")
         done
     done
     echo "== decoding step cost as the output grows (CPU)"
@@ -52,6 +55,7 @@ if [ ! -f "$DATA/train.jsonl.gz" ]; then
     echo "No Reuters headline data at $DATA (set DATA=...)." >&2
     exit 1
 fi
+DATA=$(cd "$DATA" && pwd)
 if ! command -v nvidia-smi >/dev/null 2>&1; then
     echo "No GPU (nvidia-smi): the side-by-side runs on the CPU only."
     mkdir -p "$OUT"
@@ -82,12 +86,12 @@ for mixed_precision in false true; do
     echo "== train ${BUDGET}s on the GPU, mixed precision $mixed_precision"
     (cd scripts && python3 benchmark_summarizer.py ../configs/summarizer.cfg \
         --budget "$BUDGET" --eval-every "$BUDGET" --gpu-id 0 "$flag" \
-        --data-dir "$DATA" --output "../$OUT/train_mixed_precision_$mixed_precision.json")
+        --data-dir "$DATA" --output "$OUT/train_mixed_precision_$mixed_precision.json")
 done
 
 echo "== plain PyTorch loop vs ours, ${RAW_BUDGET}s each"
 (cd scripts && python3 benchmark_raw_torch.py ../configs/summarizer.cfg \
-    --budget "$RAW_BUDGET" --gpu-id 0 --data-dir "$DATA" --output "../$OUT/raw_torch.json")
+    --budget "$RAW_BUDGET" --gpu-id 0 --data-dir "$DATA" --output "$OUT/raw_torch.json")
 
 side_by_side 0 "false true"
 
