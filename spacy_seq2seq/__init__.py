@@ -11,6 +11,7 @@ from .model.schedules import (
     LinearDecay,
     TeacherForcing,
 )
+from .model.transformer_architecture import TransformerSeq2Seq
 from .readers import create_dialogue_reader, create_jsonl_reader
 from .render import render_attention
 from .responder import ResponderComponent, make_responder
@@ -29,6 +30,7 @@ __all__ = [
     "Sampling",
     "Seq2SeqComponent",
     "TeacherForcing",
+    "TransformerSeq2Seq",
     "create_dialogue_reader",
     "create_jsonl_reader",
     "make_responder",

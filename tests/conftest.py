@@ -27,6 +27,42 @@ SMALL_MODEL = {
     },
 }
 
+# SMALL_MODEL as a Transformer (spacy-seq2seq.TransformerSeq2Seq.v1).
+SMALL_TRANSFORMER = {
+    "@architectures": "spacy-seq2seq.TransformerSeq2Seq.v1",
+    "width": 64,
+    "heads": 4,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "ff_width": 128,
+    "dropout": 0.1,
+    "copy": True,
+    "tie_embeddings": True,
+    "mixed_precision": False,
+    "tok2vec": {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {
+            "@architectures": "spacy.MultiHashEmbed.v2",
+            "width": 64,
+            "attrs": ["NORM", "SUFFIX", "SHAPE"],
+            "rows": [2000, 500, 500],
+            "include_static_vectors": False,
+        },
+        "encode": {
+            "@architectures": "spacy.MaxoutWindowEncoder.v2",
+            "width": 64,
+            "depth": 1,
+            "window_size": 1,
+            "maxout_pieces": 2,
+        },
+    },
+}
+# The architectures behind the components' boundary: the session's `trained`
+# and `trained_responder` pipelines are built with each, so that every test
+# of what is built on the boundary (decodings, heatmaps, save/load, apply,
+# the server) covers both.
+SMALL_MODELS = {"recurrent": SMALL_MODEL, "transformer": SMALL_TRANSFORMER}
+
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if "gpu" in item.keywords and not torch.cuda.is_available():
@@ -94,10 +130,16 @@ class Trained:
 # how well training works use the longer runs and are in the slow tier.
 
 
+@pytest.fixture(scope="session", params=list(SMALL_MODELS))
+def architecture(request: pytest.FixtureRequest) -> str:
+    """The name of a small model of SMALL_MODELS."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def trained(reuters_dir: Path) -> Trained:
+def trained(reuters_dir: Path, architecture: str) -> Trained:
     """The small summarizer, trained 32 updates on 100 real Reuters pairs."""
-    nlp = make_summarizer_nlp(min_count=1)
+    nlp = make_summarizer_nlp(min_count=1, model=SMALL_MODELS[architecture])
     examples = read_examples(nlp, reuters_dir / "train.jsonl.gz", limit=100)
     return train(nlp, examples, epochs=8)
 
@@ -111,9 +153,9 @@ def overfitted(reuters_dir: Path) -> Trained:
 
 
 @pytest.fixture(scope="session")
-def trained_responder(cmu_dog_dir: Path) -> Trained:
+def trained_responder(cmu_dog_dir: Path, architecture: str) -> Trained:
     """The small responder, trained 24 updates on 100 real CMU_DoG pairs."""
-    nlp = make_responder_nlp(min_count=1)
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     read = create_dialogue_reader(cmu_dog_dir / "train.jsonl.gz", limit=100)
     return train(nlp, list(read(nlp)), epochs=6)
 

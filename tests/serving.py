@@ -35,6 +35,7 @@ def running(app, *, timeout: float = 30.0) -> Iterator[str]:
 def copy_pipeline(nlp: Language, make) -> Language:
     """A copy of a trained pipeline, so that a test can't change the
     session's."""
-    copy = make(min_count=1)
+    (name,) = nlp.pipe_names
+    copy = make(min_count=1, model=nlp.config["components"][name]["model"])
     copy.from_bytes(nlp.to_bytes())
     return copy

@@ -14,6 +14,7 @@ from spacy_seq2seq.batch.local_ray import init_ray
 from spacy_seq2seq.readers import create_dialogue_reader
 
 from .conftest import (
+    SMALL_MODELS,
     beam_search,
     make_responder_nlp,
     make_summarizer_nlp,
@@ -23,11 +24,13 @@ from .conftest import (
 
 
 @pytest.fixture(scope="module")
-def summarizer_path(reuters_dir, tmp_path_factory) -> Path:
+def summarizer_path(reuters_dir, tmp_path_factory, architecture) -> Path:
     """A small summarizer initialized (not trained) on real pairs: applying
     it needs no quality, only the same texts as nlp.pipe."""
     nlp = make_summarizer_nlp(
-        min_count=1, decoding=beam_search(beam_size=2, max_length=8)
+        min_count=1,
+        decoding=beam_search(beam_size=2, max_length=8),
+        model=SMALL_MODELS[architecture],
     )
     examples = read_examples(nlp, reuters_dir / "dev.jsonl.gz", limit=50)
     nlp.initialize(lambda: examples)

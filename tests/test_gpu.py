@@ -5,7 +5,7 @@ from thinc.api import Adam
 from spacy_seq2seq.readers import create_dialogue_reader
 
 from .conftest import (
-    SMALL_MODEL,
+    SMALL_MODELS,
     make_responder_nlp,
     make_summarizer_nlp,
     read_examples,
@@ -16,10 +16,13 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("mixed_precision", [False, True])
-def test_summarizer_trains_and_summarizes_on_a_gpu(reuters_dir, mixed_precision):
+@pytest.mark.parametrize("model_name", list(SMALL_MODELS))
+def test_summarizer_trains_and_summarizes_on_a_gpu(
+    reuters_dir, model_name, mixed_precision
+):
     spacy.require_gpu(0)
     try:
-        model = {**SMALL_MODEL, "mixed_precision": mixed_precision}
+        model = {**SMALL_MODELS[model_name], "mixed_precision": mixed_precision}
         nlp = make_summarizer_nlp(min_count=1, model=model)
         examples = read_examples(nlp, reuters_dir / "train.jsonl.gz", limit=100)
         nlp.initialize(lambda: examples)

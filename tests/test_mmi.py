@@ -17,7 +17,7 @@ from spacy_seq2seq.model.search import mmi_scores
 from spacy_seq2seq.model.torch_model import GenerationInputs, LossInputs, Sources
 from spacy_seq2seq.model.vocab import PAD_ID, UNK_ID
 
-from .conftest import make_responder_nlp
+from .conftest import SMALL_MODELS, make_responder_nlp
 from .test_model import SOURCE_IDS, SOURCE_LENGTHS, tiny_module
 
 VOCAB_SIZE = 20  # tiny_module's; SOURCE_IDS has copy-only ids 20-22
@@ -131,8 +131,8 @@ def test_mmi_without_weights_keeps_the_samples_own_order():
     assert len({tuple(c.tolist()) for c in mmi_ids[0]}) > 1
 
 
-def test_responder_answers_with_mmi(trained_responder):
-    nlp = make_responder_nlp(min_count=1)
+def test_responder_answers_with_mmi(trained_responder, architecture):
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     responder = nlp.get_pipe("responder")
     responder.decoding = changed_decoding(

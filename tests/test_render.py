@@ -9,13 +9,14 @@ import spacy
 from spacy_seq2seq import render_attention
 
 from .browser import headless_chromium, needs_chromium
-from .conftest import make_summarizer_nlp
+from .conftest import SMALL_MODELS, make_summarizer_nlp
 
 
 @pytest.fixture(scope="module")
-def attending(trained):
+def attending(trained, architecture):
     """The trained summarizer, storing attention."""
-    nlp = make_summarizer_nlp(min_count=1, store_attention=True)
+    model = SMALL_MODELS[architecture]
+    nlp = make_summarizer_nlp(min_count=1, store_attention=True, model=model)
     nlp.from_bytes(trained.nlp.to_bytes())
     return nlp
 

@@ -9,7 +9,7 @@ import spacy
 from spacy_seq2seq import Conversation
 from spacy_seq2seq.model.decoding import changed_decoding
 
-from .conftest import beam_search, make_responder_nlp, sampling
+from .conftest import SMALL_MODELS, beam_search, make_responder_nlp, sampling
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "responder.cfg"
 
@@ -66,11 +66,14 @@ def test_long_context_is_truncated_to_its_end_with_one_warning(trained_responder
 
 
 @pytest.mark.parametrize("decoding", ["beam", "sampling"])
-def test_n_best_candidates_are_distinct_and_sorted(trained_responder, decoding):
+def test_n_best_candidates_are_distinct_and_sorted(
+    trained_responder, architecture, decoding
+):
     block = (
         beam_search(n_best=5, beam_size=5) if decoding == "beam" else sampling(n_best=5)
     )
-    nlp = make_responder_nlp(min_count=1, decoding=block)
+    model = SMALL_MODELS[architecture]
+    nlp = make_responder_nlp(min_count=1, decoding=block, model=model)
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     for doc in nlp.pipe(contexts(trained_responder, 10)):
         texts = [text for text, _ in doc._.responses]
@@ -89,8 +92,8 @@ def decode_with(nlp, kind="sampling", **settings):
     return nlp
 
 
-def test_sampling_with_a_seed_is_reproducible(trained_responder):
-    nlp = make_responder_nlp(min_count=1)
+def test_sampling_with_a_seed_is_reproducible(trained_responder, architecture):
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     texts = contexts(trained_responder, 12)
     first = replies(decode_with(nlp, seed=1), texts)
@@ -103,8 +106,8 @@ def test_sampling_with_a_seed_is_reproducible(trained_responder):
     assert beam != first
 
 
-def test_sampled_n_best_and_top_k(trained_responder):
-    nlp = make_responder_nlp(min_count=1)
+def test_sampled_n_best_and_top_k(trained_responder, architecture):
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     decode_with(nlp, n_best=4, top_k=1, top_p=1.0)
     # top_k = 1 keeps only the likeliest word: every sample is the greedy reply
@@ -114,8 +117,8 @@ def test_sampled_n_best_and_top_k(trained_responder):
     assert doc._.response == nlp(doc.text)._.response
 
 
-def test_context_ngram_blocking_changes_the_replies(trained_responder):
-    nlp = make_responder_nlp(min_count=1)
+def test_context_ngram_blocking_changes_the_replies(trained_responder, architecture):
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     texts = contexts(trained_responder, 20)
     free = replies(decode_with(nlp, no_repeat_context_ngram_size=0), texts)
@@ -128,10 +131,12 @@ def test_context_ngram_blocking_changes_the_replies(trained_responder):
         assert not bigrams & set(zip(words, words[1:]))
 
 
-def test_serialization_round_trips_keep_the_replies(trained_responder, tmp_path):
+def test_serialization_round_trips_keep_the_replies(
+    trained_responder, tmp_path, architecture
+):
     texts = contexts(trained_responder, 10) + [""]
     expected = replies(trained_responder.nlp, texts)
-    nlp = make_responder_nlp(min_count=1)
+    nlp = make_responder_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained_responder.nlp.to_bytes())
     assert replies(nlp, texts) == expected
     trained_responder.nlp.to_disk(tmp_path / "pipeline")

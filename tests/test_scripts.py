@@ -282,16 +282,20 @@ def test_gpu_check_steps_on_the_cpu(data_root, tmp_path):
         GPU_ID="-1",
         STEPS="2",
         RAW_STEPS="2",
+        DECODE_STEPS="4",
         OUT=str(out),
         PYTHON=sys.executable,
     )
     assert "CPU mode" in result.stdout
     assert sorted(path.name for path in out.iterdir()) == [
+        "decoding_steps.json",
         "raw_torch.json",
         "train_summarizer_mixed_precision_false.json",
+        "train_summarizer_transformer_mixed_precision_false.json",
     ]
-    trained = srsly.read_json(out / "train_summarizer_mixed_precision_false.json")
-    assert trained["steps"] == 2 and "test_rougeL" in trained
+    for name in ("summarizer", "summarizer_transformer"):
+        trained = srsly.read_json(out / f"train_{name}_mixed_precision_false.json")
+        assert trained["steps"] == 2 and "test_rougeL" in trained
     assert srsly.read_json(out / "raw_torch.json")["device"] == "cpu"
 
 

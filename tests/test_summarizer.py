@@ -16,7 +16,7 @@ from spacy_seq2seq.model.architectures import (
 from spacy_seq2seq.model.decoding import BeamSearch
 from spacy_seq2seq.model.search import beam_search, single_path_search
 
-from .conftest import make_summarizer_nlp
+from .conftest import SMALL_MODELS, make_summarizer_nlp
 
 
 def test_factory_resolves_through_the_entry_point():
@@ -106,9 +106,9 @@ def test_to_disk_and_from_disk_keep_the_summaries(trained, tmp_path):
     assert summaries(loaded, texts) == summaries(trained.nlp, texts)
 
 
-def test_to_bytes_and_from_bytes_keep_the_summaries(trained):
+def test_to_bytes_and_from_bytes_keep_the_summaries(trained, architecture):
     texts = [eg.reference.text for eg in trained.examples[:10]]
-    nlp = make_summarizer_nlp(min_count=1)
+    nlp = make_summarizer_nlp(min_count=1, model=SMALL_MODELS[architecture])
     nlp.from_bytes(trained.nlp.to_bytes())
     assert summaries(nlp, texts) == summaries(trained.nlp, texts)
 

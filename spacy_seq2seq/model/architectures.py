@@ -2,7 +2,17 @@
 
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Tuple,
+    Union,
+)
 
 import torch
 from spacy.tokens import Doc
@@ -187,14 +197,11 @@ def AttentionalSeq2Seq(
         AttentionSettings(attention_width, attention_heads, attention_window, coverage),
         copy=copy,
     )
-    return Model(
+    return seq2seq_model(
         "attentional_seq2seq",
-        forward,
-        init=init_model,
-        layers=[tok2vec],
-        refs={"tok2vec": tok2vec},
-        dims={"nO": nO},
-        attrs={
+        tok2vec,
+        nO,
+        {
             "embed_width": embed_width,
             "hidden_width": hidden_width,
             "attention_width": attention_width,
@@ -212,6 +219,34 @@ def AttentionalSeq2Seq(
             "init": init,
             "mixed_precision": mixed_precision,
         },
+    )
+
+
+# The torch module of each kind of seq2seq model, by the thinc model's name:
+# (source width, vocabulary size, **the model's attrs but mixed_precision).
+# transformer_architecture.py adds the Transformer's.
+TORCH_MODULES: Dict[str, Callable[..., torch.nn.Module]] = {
+    "attentional_seq2seq": AttentionalSeq2SeqModule
+}
+
+
+def seq2seq_model(
+    name: str,
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    nO: Optional[int],
+    attrs: Dict[str, Any],
+) -> Model[Seq2SeqBatch, Any]:
+    """The thinc model around a torch module of TORCH_MODULES[name]: the
+    tok2vec, padding, the typed batches and the PyTorchWrapper are shared by
+    every kind; `attrs` are the module's settings and `mixed_precision`."""
+    return Model(
+        name,
+        forward,
+        init=init_model,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec},
+        dims={"nO": nO},
+        attrs=attrs,
     )
 
 
@@ -233,7 +268,7 @@ def build_torch_layer(model: Model) -> None:
             "mixed_precision = true needs a GPU: train with --gpu-id, or set it to false."
         )
     settings = {k: v for k, v in model.attrs.items() if k != "mixed_precision"}
-    module = AttentionalSeq2SeqModule(
+    module = TORCH_MODULES[model.name](
         model.get_ref("tok2vec").get_dim("nO"), model.get_dim("nO"), **settings
     )
     wrapped = PyTorchWrapper_v2(
@@ -246,8 +281,8 @@ def build_torch_layer(model: Model) -> None:
     model.set_ref("seq2seq", wrapped)
 
 
-def torch_module(model: Model) -> AttentionalSeq2SeqModule:
-    """The initialized torch module inside an AttentionalSeq2Seq model."""
+def torch_module(model: Model) -> torch.nn.Module:
+    """The initialized torch module inside a seq2seq model."""
     if not model.has_ref("seq2seq"):
         raise ValueError("The seq2seq model is not initialized.")
     return model.get_ref("seq2seq").shims[0]._model
@@ -498,12 +533,12 @@ def to_torch_sources(
 
 
 def torch_device(model: Model) -> Any:
-    """The device of the torch module inside an AttentionalSeq2Seq model."""
+    """The device of the torch module inside a seq2seq model."""
     return model.get_ref("seq2seq").shims[0].device
 
 
 @contextmanager
-def inference(model: Model) -> Iterator[AttentionalSeq2SeqModule]:
+def inference(model: Model) -> Iterator[torch.nn.Module]:
     """The torch module for generation and alignment, which call it directly
     rather than through the shim: under CUDA autocast with mixed precision,
     as the shim would run it."""

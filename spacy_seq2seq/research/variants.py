@@ -28,6 +28,41 @@ TEACHER_FORCING = f"{COMPONENT}.teacher_forcing"
 # both are off.
 NO_ATTENTION = {f"{MODEL}.copy": False, f"{MODEL}.input_feeding": False}
 
+# configs/summarizer_transformer.cfg's model block, the summarizer's tok2vec
+# included (a block given as a dict replaces the base config's whole block).
+TRANSFORMER_MODEL = {
+    "@architectures": "spacy-seq2seq.TransformerSeq2Seq.v1",
+    "width": 256,
+    "heads": 4,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "ff_width": 512,
+    "dropout": 0.1,
+    "copy": True,
+    "tie_embeddings": True,
+    "mixed_precision": False,
+    # set at initialization; spaCy fills it in, and the variants' test
+    # checks that every override reaches the pipeline as given
+    "nO": None,
+    "tok2vec": {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {
+            "@architectures": "spacy.MultiHashEmbed.v2",
+            "width": 96,
+            "attrs": ["NORM", "SUFFIX", "SHAPE"],
+            "rows": [5000, 2500, 2500],
+            "include_static_vectors": False,
+        },
+        "encode": {
+            "@architectures": "spacy.MaxoutWindowEncoder.v2",
+            "width": 96,
+            "window_size": 1,
+            "depth": 1,
+            "maxout_pieces": 2,
+        },
+    },
+}
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -140,6 +175,11 @@ VARIANTS: Dict[str, Variant] = {
     "he_init": Variant("He initialisation", {f"{MODEL}.init": "he"}),
     "orthogonal_init": Variant(
         "orthogonal recurrent weights", {f"{MODEL}.init": "orthogonal"}
+    ),
+    "transformer": Variant(
+        "the Transformer encoder-decoder of configs/summarizer_transformer.cfg "
+        "(2 + 2 pre-norm layers, width 256, 4 heads), label smoothing 0.1",
+        {MODEL: TRANSFORMER_MODEL, f"{COMPONENT}.label_smoothing": 0.1},
     ),
 }
 
