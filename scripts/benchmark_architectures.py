@@ -25,18 +25,18 @@ from benchmarking import peak_memory_gb
 from wasabi import msg
 
 from spacy_seq2seq.model.decoding import changed_decoding
+from spacy_seq2seq.pipeline import find_component
 from spacy_seq2seq.research.experiments import (
+    corpus_overrides,
     count_parameters,
+    data_dir,
     read_split,
     score_split,
-    seq2seq_component,
     train_for_budget,
 )
 from spacy_seq2seq.scorers import ROUGE_TYPES
 
-DATA = (
-    Path(__file__).parent.parent.parent / "shared" / "data" / "reuters21578_headlines"
-)
+DATA = data_dir("reuters21578_headlines")
 
 
 def main(
@@ -55,8 +55,7 @@ def main(
     else:
         torch.set_num_threads(1)
     overrides = {
-        "paths.train": str(data_dir / "train.jsonl.gz"),
-        "paths.dev": str(data_dir / "dev.jsonl.gz"),
+        **corpus_overrides(data_dir),
         "components.summarizer.model.mixed_precision": mixed_precision,
     }
     run = train_for_budget(
@@ -64,7 +63,7 @@ def main(
     )
     if model_out is not None:
         run.nlp.to_disk(model_out)
-    component = seq2seq_component(run.nlp)
+    component = find_component(run.nlp)
     component.decoding = changed_decoding(component.decoding, beam_size=beam_size)
     test = read_split(run.nlp, data_dir / "test.jsonl.gz", component)
     split = score_split(run.nlp, test)

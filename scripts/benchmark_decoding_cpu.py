@@ -19,16 +19,10 @@ import torch
 import typer
 
 from spacy_seq2seq.model.decoding import changed_decoding
-from spacy_seq2seq.research.experiments import seq2seq_component
-from spacy_seq2seq.upgrade import load_pipeline
+from spacy_seq2seq.pipeline import find_component, load_pipeline
+from spacy_seq2seq.research.experiments import data_dir
 
-DEV = (
-    Path(__file__).parent.parent.parent
-    / "shared"
-    / "data"
-    / "reuters21578_headlines"
-    / "dev.jsonl.gz"
-)
+DEV = data_dir("reuters21578_headlines") / "dev.jsonl.gz"
 
 
 def main(
@@ -44,7 +38,7 @@ def main(
     figures = {}
     for path in models:
         nlp = load_pipeline(path)
-        component = seq2seq_component(nlp)
+        component = find_component(nlp)
         component.decoding = changed_decoding(component.decoding, beam_size=beam_size)
         list(nlp.pipe(records[:32]))
         start = time.process_time()

@@ -63,7 +63,7 @@ def step_times(
             else:
                 decoded = module.decode(prefix, encoded)
                 probs = module.probs(
-                    decoded, encoded.source_ids.unsqueeze(1), encoded.n_extended
+                    decoded, encoded.source_ids.unsqueeze(1), encoded.n_copy_only
                 )[:, -1]
             times.append(time.process_time() - start)
             tokens = torch.full_like(tokens, 5)

@@ -391,3 +391,28 @@ def test_benchmark_server(data_root, summarizer_dir, tmp_path):
     assert figures["requests_per_s"] > 0
     assert set(figures["offline_docs_per_s"]) == {"main_thread", "worker_thread"}
     assert {"p50_ms", "p95_ms", "p99_ms", "ratio_to_offline"} <= set(figures)
+
+
+@pytest.mark.slow
+def test_benchmark_architectures(data_root, tmp_path):
+    output = tmp_path / "figures.json"
+    run_script(
+        "benchmark_architectures.py",
+        *(ROOT / "configs" / "summarizer_transformer.cfg", "--steps", 2),
+        *("--eval-every", 1, "--output", output),
+        data_root=data_root,
+    )
+    figures = srsly.read_json(output)
+    assert figures["parameters"] > 0 and "test_rougeL" in figures
+    assert [point["step"] for point in figures["dev_curve"]][-1] == 2
+
+
+def test_benchmark_decoding_cpu(data_root, summarizer_dir):
+    result = run_script(
+        "benchmark_decoding_cpu.py",
+        *(summarizer_dir, "--limit", 4, "--beam-size", 2),
+        data_root=data_root,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["docs"] == 4 and figures["beam_size"] == 2
+    assert figures["docs_per_cpu_s"][str(summarizer_dir)] > 0

@@ -100,7 +100,7 @@ class Uncached:
         prefix = torch.cat([state.tokens, tokens.unsqueeze(1)], 1)  # N×(t+1)
         decoded = self.module.decode(prefix, encoded)
         probs = self.module.probs(
-            decoded, encoded.source_ids.unsqueeze(1), encoded.n_extended
+            decoded, encoded.source_ids.unsqueeze(1), encoded.n_copy_only
         )
         coverage = state.coverage + decoded.attention[:, -1]
         return probs[:, -1], UncachedState(prefix, coverage)
@@ -119,9 +119,9 @@ def test_a_beam_of_every_hypothesis_finds_the_exhaustive_best(length_penalty):
     )
     # copy-only ids widen the distribution so that each row's top K holds
     # every continuation (never generated without copy)
-    n_extended = N_HYPOTHESES - (4 + N_WORDS)
+    n_copy_only = N_HYPOTHESES - (4 + N_WORDS)
     module = tiny_transformer(4 + N_WORDS, copy=False)
-    sources = Sources(torch.randn(4, 4, 8), LENGTHS, SOURCE_IDS, n_extended)
+    sources = Sources(torch.randn(4, 4, 8), LENGTHS, SOURCE_IDS, n_copy_only)
     with torch.no_grad():
         encoded = module.encode(sources)
         expected = exhaustive_best(module, encoded, decoding)
@@ -193,7 +193,7 @@ def test_outputs_do_not_depend_on_the_batch():
                 BATCH.vectors[row : row + 1, :length],
                 BATCH.lengths[row : row + 1],
                 BATCH.ids[row : row + 1, :length],
-                BATCH.n_extended,
+                BATCH.n_copy_only,
             )
             one_ids, one_scores = module.generate(GenerationInputs(alone, decoding))
             assert one_ids[0].tolist() == ids[row, :, : one_ids.shape[2]].tolist()

@@ -189,7 +189,7 @@ class TransformerEncoded(NamedTuple):
     memory: Tuple[KeysValues, ...]  # each decoder layer's B×h×T×d keys, values
     mask: Tensor  # B×T, True at real source tokens
     source_ids: Tensor  # B×T extended ids
-    n_extended: int
+    n_copy_only: int
 
     def select(self, rows: Tensor) -> "TransformerEncoded":
         """Take these rows: repeat them for beams, or drop finished ones."""
@@ -197,7 +197,7 @@ class TransformerEncoded(NamedTuple):
             tuple((k[rows], v[rows]) for k, v in self.memory),
             self.mask[rows],
             self.source_ids[rows],
-            self.n_extended,
+            self.n_copy_only,
         )
 
 
@@ -313,7 +313,7 @@ class TransformerSeq2SeqModule(nn.Module):
         memory = tuple(
             layer.cross_attention.keys_values(states) for layer in self.decoder_layers
         )
-        return TransformerEncoded(memory, mask, sources.ids, sources.n_extended)
+        return TransformerEncoded(memory, mask, sources.ids, sources.n_copy_only)
 
     def decode(
         self,
@@ -365,14 +365,14 @@ class TransformerSeq2SeqModule(nn.Module):
         assert self.copy_gate is not None
         return torch.sigmoid(self.copy_gate(copy_inputs).float())
 
-    def probs(self, decoded: Decoded, source_ids: Tensor, n_extended: int) -> Tensor:
+    def probs(self, decoded: Decoded, source_ids: Tensor, n_copy_only: int) -> Tensor:
         """Probabilities over the vocabulary and the copy-only words:
         B×S×D outputs, B×S×T attention, B×1×T source ids -> B×S×(V+X)."""
         generated = self.vocab_logits(decoded.outputs).float().softmax(-1)  # B×S×V
         if self.copy_gate is not None:
             p_gen = self.generation_probability(decoded.copy_inputs)  # B×S×1
             generated = generated * p_gen
-        probs = F.pad(generated, (0, n_extended))  # B×S×(V+X)
+        probs = F.pad(generated, (0, n_copy_only))  # B×S×(V+X)
         if self.copy_gate is None:
             return probs
         copied = decoded.attention * (1.0 - p_gen)  # B×S×T
@@ -417,7 +417,9 @@ class TransformerSeq2SeqModule(nn.Module):
         if inputs.teacher_forcing < 1.0:
             with torch.no_grad():
                 probs = self.probs(
-                    self.decode(decoder_inputs, encoded), source_ids, encoded.n_extended
+                    self.decode(decoder_inputs, encoded),
+                    source_ids,
+                    encoded.n_copy_only,
                 )  # B×U×(V+X)
                 mixed = scheduled_sample(
                     target_ids.reshape(-1),
@@ -428,7 +430,7 @@ class TransformerSeq2SeqModule(nn.Module):
         decoded = self.decode(decoder_inputs, encoded)
         label_smoothing = inputs.label_smoothing
         if label_smoothing > 0.0:
-            probs = self.probs(decoded, source_ids, encoded.n_extended)
+            probs = self.probs(decoded, source_ids, encoded.n_copy_only)
             log_probs = probs.clamp_min(1e-12).log()  # B×U×(V+X)
             losses = -log_probs.gather(-1, target_ids.unsqueeze(-1)).squeeze(-1)
             # spread over the real vocabulary, PAD excluded
@@ -461,7 +463,7 @@ class TransformerSeq2SeqModule(nn.Module):
             vectors=self.source_projection.weight.new_zeros((n_rows, 1, width)),
             lengths=torch.ones(n_rows, dtype=torch.long, device=device),
             ids=torch.full((n_rows, 1), UNK_ID, dtype=torch.long, device=device),
-            n_extended=0,
+            n_copy_only=0,
         )
         in_vocab = target_ids.masked_fill(target_ids >= self.vocab_size, UNK_ID)
         return -self.forward(LossInputs(empty, in_vocab))
@@ -501,6 +503,8 @@ class TransformerSeq2SeqModule(nn.Module):
         """One decoding step, the new position only: B×(V+X) probabilities
         and the state with its keys and values appended."""
         decoded = self.decode(tokens.unsqueeze(1), encoded, state.cache)
-        probs = self.probs(decoded, encoded.source_ids.unsqueeze(1), encoded.n_extended)
+        probs = self.probs(
+            decoded, encoded.source_ids.unsqueeze(1), encoded.n_copy_only
+        )
         attention = decoded.attention[:, 0].float()  # B×T
         return probs[:, 0], TransformerState(decoded.cache, state.coverage + attention)
