@@ -4,7 +4,8 @@
         corpus/reuters/test.jsonl.gz samples/summarizer --limit 10
 
 Reads the first --limit JSONL records (a `text` and its `summary`, or a
-dialogue's `context` turns and its `response`), generates with the pipeline's
+dialogue's `context` turns and its `response`, and with --document-field the
+document a grounded responder reads), generates with the pipeline's
 seq2seq component storing its attention, and writes one HTML heatmap per doc
 and an index.html: a table of each source, its reference and the generated
 text, linked to its heatmap.
@@ -12,6 +13,7 @@ text, linked to its heatmap.
 
 import html
 from pathlib import Path
+from typing import Optional
 
 import typer
 from wasabi import msg
@@ -26,13 +28,19 @@ def main(
     input_path: Path = typer.Argument(..., exists=True, dir_okay=False),
     output_dir: Path = typer.Argument(..., file_okay=False),
     limit: int = typer.Option(10, help="Docs to render"),
+    document_field: Optional[str] = typer.Option(
+        None, help="Dialogues: the field of the document the conversation is about"
+    ),
 ) -> None:
     nlp = load_pipeline(model)
     component = seq2seq_component(nlp)
     component.store_attention = True
     output_dir.mkdir(parents=True, exist_ok=True)
-    examples = read_split(nlp, input_path, component, limit=limit)
-    docs = nlp.pipe(eg.predicted.text for eg in examples)
+    examples = read_split(
+        nlp, input_path, component, limit=limit, document_field=document_field or None
+    )
+    # the predicted docs carry any document (doc._.document)
+    docs = nlp.pipe(eg.predicted for eg in examples)
     rows = []
     for i, (example, doc) in enumerate(zip(examples, docs)):
         generated = html.escape(doc._.get(component.target_field))
