@@ -158,15 +158,15 @@ def load_document(data: bytes, member: str) -> Tuple[int, Document]:
 def read_conversations(archive: Path) -> Dict[str, List[Conversation]]:
     """The conversations of each split folder (train, valid, test) of the
     archive, in the order of their file names."""
-    return read_archive(archive)[0]
+    return read_archive(archive, with_documents=False)[0]
 
 
 def read_archive(
-    archive: Path,
+    archive: Path, with_documents: bool = True
 ) -> Tuple[Dict[str, List[Conversation]], Dict[int, Document]]:
     """The conversations of each split folder (train, valid, test) of the
-    archive, in the order of their file names, and the movie documents by
-    their wikiDocumentIdx."""
+    archive, in the order of their file names, and with `with_documents` the
+    movie documents by their wikiDocumentIdx (else none)."""
     if not archive.is_file():
         msg.fail(f"Can't find the archive {archive}", ASSETS_HINT, exits=1)
     found: Dict[str, List[Tuple[str, str, Conversation]]] = {s: [] for s in SPLITS}
@@ -174,7 +174,11 @@ def read_archive(
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:  # read sequentially: no seeking in the gzip
-                if member.isfile() and is_document_member(member.name):
+                if (
+                    with_documents
+                    and member.isfile()
+                    and is_document_member(member.name)
+                ):
                     file_ = tar.extractfile(member)
                     assert file_ is not None
                     index, sections = load_document(file_.read(), member.name)
@@ -331,7 +335,7 @@ def convert(
 ) -> Dict[str, List[Dict[str, Any]]]:
     """The records of each split (train, dev, test) of the archive, with
     each response's document section if `documents`."""
-    conversations, movie_documents = read_archive(archive)
+    conversations, movie_documents = read_archive(archive, documents)
     if documents and not movie_documents:
         msg.fail(f"The archive {archive} has no documents (WikiData/*.json)", exits=1)
     splits = {}

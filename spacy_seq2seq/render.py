@@ -90,7 +90,8 @@ def heatmap(attention: Dict[str, Any], field: str) -> str:
     rows = []
     for t, word in enumerate(target):
         row_weights = list(map(float, weights[t]))
-        origin = copied_from(word, source, row_weights)
+        # a grounded reply's words are traced to the part they came from
+        origin = copied_from(word, source, row_weights) if n_document else None
         cells = "".join(
             f'<td class="{column_class("s2s-weight", i, n_document, i == origin)}" '
             f'title="{token_label(word)} → {token_label(source_word)}: {weight:.3f}" '
@@ -99,7 +100,7 @@ def heatmap(attention: Dict[str, Any], field: str) -> str:
         )
         copied = float(copy[t])
         where = ""
-        if n_document and origin is not None:
+        if origin is not None:
             where = " from the " + (
                 "document" if origin < n_document else "conversation"
             )

@@ -357,3 +357,93 @@ def test_the_heatmap_shows_the_boundary_and_where_words_came_from():
     # an ungrounded heatmap has no segments
     del attention["document_length"]
     assert "document" not in heatmap(attention, "response").replace("doc._", "")
+
+
+# The CMU_DoG converter's documents (scripts/convert_cmu_dog.py --documents)
+
+MOVIE = {
+    "wikiDocumentIdx": 7,
+    "0": {
+        "movieName": "Red Sky",
+        "year": "2001",
+        "director": "Ann Lee",
+        "genre": "drama",
+        "rating": ["Rotten Tomatoes: 90%", "CinemaScore: A"],
+        "cast": ["Bo Kim as Sam."],
+        "introduction": "Red Sky is a  film.",
+        "critical_response": ["moving"],
+    },
+    "1": "Sam  goes\nhome.",
+    "2": "Sam returns.",
+    "3": "The end.",
+}
+FACTS = (
+    "Movie: Red Sky. Year: 2001. Director: Ann Lee. Genre: drama. "
+    "Rating: Rotten Tomatoes: 90% CinemaScore: A. Cast: Bo Kim as Sam. "
+    "Introduction: Red Sky is a film. Critical response: moving."
+)
+
+
+def chat_message(uid: str, text: str, section: int) -> Dict:
+    return {"docIdx": section, "text": text, "uid": uid, "utcTimestamp": "2018"}
+
+
+def chat(*history: Dict) -> bytes:
+    record = {"history": list(history), "wikiDocumentIdx": 7, "rating": 1}
+    return json.dumps(record).encode("utf8")
+
+
+def test_cmu_dog_converter_writes_each_responses_section(tmp_path):
+    import tarfile
+    from io import BytesIO
+
+    files = {
+        "root/WikiData/Red_Sky.json": json.dumps(MOVIE).encode("utf8"),
+        "root/Conversations/train/a.json": chat(
+            chat_message("user1", "hi", 0),
+            chat_message("user2", "who directed it?", 0),
+            # the answer's first message was written with section 1 on screen
+            chat_message("user1", "Ann Lee.", 1),
+            chat_message("user1", "Sam goes home.", 2),
+        ),
+        "root/Conversations/valid/b.json": chat(
+            chat_message("user1", "a", 3), chat_message("user2", "b", 3)
+        ),
+        "root/Conversations/test/c.json": chat(
+            chat_message("user1", "a", 0), chat_message("user2", "b", 9)
+        ),
+    }
+    archive = tmp_path / "small.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, BytesIO(data))
+    script = Path(__file__).resolve().parent.parent / "scripts" / "convert_cmu_dog.py"
+    command = [sys.executable, str(script), str(archive), str(tmp_path / "out")]
+    result = subprocess.run(
+        command + ["--documents"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    def records(split):
+        with gzip.open(tmp_path / "out" / f"{split}.jsonl.gz", "rt") as file_:
+            return [json.loads(line) for line in file_]
+
+    assert records("train") == [
+        {"context": ["hi"], "response": "who directed it?", "document": FACTS},
+        {
+            "context": ["hi", "who directed it?"],
+            "response": "Ann Lee. Sam goes home.",
+            "document": "Sam goes home.",
+        },
+    ]
+    assert records("dev")[0]["document"] == "The end."
+    assert records("test")[0]["document"] == ""  # no section 9
+    # the .spacy files keep the document in the reference docs
+    docs = list(
+        spacy.tokens.DocBin()
+        .from_disk(tmp_path / "out" / "train.spacy")
+        .get_docs(spacy.blank("en").vocab)
+    )
+    assert [get_document(doc) for doc in docs] == [FACTS, "Sam goes home."]
