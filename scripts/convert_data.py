@@ -5,6 +5,8 @@
         --source-field article --target-field title
     python scripts/convert_data.py responder my_chats.tsv corpus/my_responder \\
         --context-field history --response-field reply --turn-separator "|||"
+    python scripts/convert_data.py responder assets/datasets-CMU_DoG-master.tar.gz \
+        corpus/responder --document-field document
 
 DATA is the raw Reuters-21578 or CMU_DoG archive (converted by
 convert_reuters.py / convert_cmu_dog.py), or your own data: a JSONL, CSV or
@@ -14,15 +16,17 @@ as .jsonl.gz (read by the training configs) and .spacy (read by evaluate).
 """
 
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
 import convert_cmu_dog
 import convert_reuters
 import typer
-from corpus import write_split
 from wasabi import msg
 
+from corpus import write_split
+from spacy_seq2seq.grounding import DOCUMENT_EXTENSION
 from spacy_seq2seq.readers import create_dialogue_reader, create_jsonl_reader
 from spacy_seq2seq.user_data import read_dialogues, read_pairs, read_splits
 
@@ -49,6 +53,12 @@ def main(
     turn_separator: str = typer.Option(
         "|||", help="responder: what joins the turns in a CSV or TSV cell"
     ),
+    document_field: str = typer.Option(
+        "",
+        help="responder: the document's field or column (a grounded responder "
+        "reads it); with the CMU_DoG archive, any name writes each response's "
+        "document section as 'document'. Empty: no documents",
+    ),
     dev_share: float = typer.Option(0.1, help="One file: the share for dev"),
     test_share: float = typer.Option(0.1, help="One file: the share for test"),
     seed: int = typer.Option(0, help="One file: the seed of the split"),
@@ -69,16 +79,30 @@ def main(
             f"'{default_name}' they would overwrite those of the {corpus} run.",
             exits=1,
         )
-    make_reader = create_jsonl_reader if summarizer else create_dialogue_reader
+    documents = bool(document_field) and not summarizer
+    make_reader = (
+        create_jsonl_reader
+        if summarizer
+        else partial(
+            create_dialogue_reader,
+            document_field=DOCUMENT_EXTENSION if documents else None,
+        )
+    )
     if data.name.endswith(".tar.gz"):
-        converter = convert_reuters if summarizer else convert_cmu_dog
-        splits = converter.convert(data)
+        if summarizer:
+            splits = convert_reuters.convert(data)
+        else:
+            splits = convert_cmu_dog.convert(data, documents=documents)
     else:
         if summarizer:
             read = lambda path: read_pairs(path, source_field, target_field)
         else:
             read = lambda path: read_dialogues(
-                path, context_field, response_field, turn_separator
+                path,
+                context_field,
+                response_field,
+                turn_separator,
+                document_field or None,
             )
         try:
             splits = read_splits(data, read, dev_share, test_share, seed)

@@ -47,9 +47,9 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import typer
-from corpus import ASSETS_HINT, write_split
 from wasabi import msg
 
+from corpus import ASSETS_HINT, write_split
 from spacy_seq2seq.readers import create_jsonl_reader
 
 DOCUMENT = re.compile(r"<REUTERS\b([^>]*)>(.*?)</REUTERS>", re.DOTALL)

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from corpus import ASSETS_HINT
 from wasabi import msg
 from weasel.cli.assets import fetch_asset
 from weasel.util import load_project_config
+
+from corpus import ASSETS_HINT
 
 
 def main(

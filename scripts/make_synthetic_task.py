@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Dict, Iterator
 
 import typer
-from corpus import write_split
 from wasabi import msg
 
+from corpus import write_split
 from spacy_seq2seq.readers import create_jsonl_reader
 
 

@@ -4,7 +4,8 @@
         corpus/reuters/test.jsonl.gz samples/summarizer --limit 10
 
 Reads the first --limit JSONL records (a `text` and its `summary`, or a
-dialogue's `context` turns and its `response`), generates with the pipeline's
+dialogue's `context` turns and its `response`, and with --document-field the
+document a grounded responder reads), generates with the pipeline's
 seq2seq component storing its attention, and writes one HTML heatmap per doc
 and an index.html: a title naming the model, its scores (the test scores of
 --metrics, as scripts/evaluate.py writes them, else the dev scores in the
@@ -37,13 +38,19 @@ def main(
         dir_okay=False,
         help="scripts/evaluate.py's scores",
     ),
+    document_field: Optional[str] = typer.Option(
+        None, help="Dialogues: the field of the document the conversation is about"
+    ),
 ) -> None:
     nlp = load_pipeline(model)
     component = find_component(nlp)
     component.store_attention = True
     output_dir.mkdir(parents=True, exist_ok=True)
-    examples = read_split(nlp, input_path, component, limit=limit)
-    docs = nlp.pipe(eg.predicted.text for eg in examples)
+    examples = read_split(
+        nlp, input_path, component, limit=limit, document_field=document_field or None
+    )
+    # the predicted docs carry any document (doc._.document)
+    docs = nlp.pipe(eg.predicted for eg in examples)
     rows = []
     for i, (example, doc) in enumerate(zip(examples, docs)):
         generated = html.escape(doc._.get(component.target_field))

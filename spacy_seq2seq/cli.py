@@ -23,6 +23,12 @@ def main() -> None:
     """spacy-seq2seq's commands."""
 
 
+def warn_if_ungrounded(conversation: Conversation) -> None:
+    """Say so when the responder can't read the document it is given."""
+    if not getattr(conversation.responder, "reads_documents", False):
+        msg.warn("The responder was trained without documents: it ignores --document.")
+
+
 @app.command("chat")
 def chat(
     model: str = typer.Argument(
@@ -35,6 +41,11 @@ def chat(
         "responders, or none (any seq2seq component)",
     ),
     gpu_id: int = typer.Option(-1, help="GPU id, or -1 for the CPU"),
+    document: Optional[Path] = typer.Option(
+        None,
+        help="A UTF-8 text file the chat is about: a grounded responder reads "
+        "it beside the conversation",
+    ),
 ) -> None:
     """Chat with a trained responder: a message per line on stdin, a reply
     per line on stdout, until end of input. "/reset" starts over. Scripted
@@ -44,10 +55,21 @@ def chat(
     """
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
+    document_text = None
+    if document is not None:
+        try:
+            document_text = document.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            msg.fail(f"Can't read the document {document}", str(e), exits=1)
     try:
         conversation = Conversation(
-            load_pipeline(model), max_turns=max_turns, component=component
+            load_pipeline(model),
+            max_turns=max_turns,
+            component=component,
+            document=document_text,
         )
+        if document_text is not None:
+            warn_if_ungrounded(conversation)
     except (OSError, ValueError) as e:
         msg.fail(f"Can't chat with '{model}'", str(e), exits=1)
     for stream in (sys.stdin, sys.stdout):

@@ -6,6 +6,7 @@ from typing import List, Optional
 
 from spacy.language import Language
 
+from .grounding import check_document, set_document
 from .pipeline import find_component
 from .readers import TURN_SEPARATOR
 
@@ -28,10 +29,18 @@ class Conversation:
     max_turns: the turns the responder reads, the new message included.
     component: the name of the component that answers: needed when the
         pipeline has several responders, or none (any seq2seq component).
+    document: the text the chat is about, which a grounded responder reads
+        beside the turns (doc._.document); None for none. It can be changed
+        (`conversation.document = ...`) between replies.
     """
 
     def __init__(
-        self, nlp: Language, *, max_turns: int = 3, component: Optional[str] = None
+        self,
+        nlp: Language,
+        *,
+        max_turns: int = 3,
+        component: Optional[str] = None,
+        document: Optional[str] = None,
     ) -> None:
         if max_turns < 1:
             raise ValueError(f"max_turns must be at least 1, not {max_turns}")
@@ -42,12 +51,23 @@ class Conversation:
         )
         self.turn_separator = TURN_SEPARATOR
         self.turns: List[str] = []
+        self.document = document
+
+    @property
+    def document(self) -> Optional[str]:
+        """The document the responder reads beside the turns, or None."""
+        return self._document
+
+    @document.setter
+    def document(self, document: Optional[str]) -> None:
+        self._document = check_document(document)
 
     def reply(self, message: str) -> str:
         """Add the message, answer it and add the answer."""
         self.turns.append(" ".join(message.split()))
         context = join_turns(self.turns, self.turn_separator, self.max_turns)
-        response = self.nlp(context)._.get(self.responder.target_field)
+        doc = set_document(self.nlp.make_doc(context), self.document)
+        response = self.nlp(doc)._.get(self.responder.target_field)
         self.turns.append(response)
         return response
 

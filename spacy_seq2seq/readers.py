@@ -24,6 +24,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
+from .grounding import set_document
 from .settings import check_bool, check_int, check_text
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -80,24 +81,34 @@ def create_dialogue_reader(
     shuffle: bool = False,
     seed: int = 0,
     shuffle_buffer: int = 0,
+    document_field: Optional[str] = None,
 ) -> Callable[[Language], Iterable[Example]]:
     """Read JSONL or JSONL.gz records {context_field: [turns, oldest first],
     response_field: ...}. The source text is the last `max_turns` turns (0:
     all) joined by `turn_separator`, as seq2seq_responder reads a doc (keep
     the default: the responder, its server and `apply` join turns with it); the
-    reference doc carries the response as doc._.{response_field}. `limit`,
-    `shuffle`, `seed` and `shuffle_buffer` as in spacy-seq2seq.JsonlPairs.v1.
+    reference doc carries the response as doc._.{response_field}. With a
+    `document_field`, every record has that field (a string, empty for none):
+    the document the conversation is about, set as doc._.document on both
+    docs (what a grounded responder reads; knowledge F1 scores against it).
+    `limit`, `shuffle`, `seed` and `shuffle_buffer` as in
+    spacy-seq2seq.JsonlPairs.v1.
     """
 
     check_reader_settings(limit, shuffle, seed, context_field, response_field)
     check_int("max_turns", max_turns, minimum=0)
     check_text("turn_separator", turn_separator)
+    if document_field is not None:
+        check_text("document_field", document_field)
 
-    def read_pair(where: str, record: Dict[str, Any]) -> Tuple[str, str]:
+    def read_pair(where: str, record: Dict[str, Any]) -> Tuple[str, ...]:
         turns = get_turns(record, context_field, where)
         if max_turns:
             turns = turns[-max_turns:]
-        return turn_separator.join(turns), get_text(record, response_field, where)
+        pair = turn_separator.join(turns), get_text(record, response_field, where)
+        if document_field is None:
+            return pair
+        return pair + (get_text(record, document_field, where),)
 
     return make_reader(
         path, read_pair, response_field, limit, shuffle, seed, shuffle_buffer
@@ -114,7 +125,7 @@ def check_reader_settings(limit: Any, shuffle: Any, seed: Any, *fields: Any) -> 
 
 def make_reader(
     path: Optional[Union[str, Path]],
-    read_pair: Callable[[str, Dict[str, Any]], Tuple[str, str]],
+    read_pair: Callable[[str, Dict[str, Any]], Tuple[str, ...]],
     target_field: str,
     limit: int,
     shuffle: bool,
@@ -138,7 +149,7 @@ def make_reader(
         file_path = Path(path)
         if not file_path.exists():
             raise ValueError(f"Can't find the JSONL file {file_path}")
-        pairs: Iterable[Tuple[str, str]] = (
+        pairs: Iterable[Tuple[str, ...]] = (
             read_pair(where, record) for where, record in read_records(file_path)
         )
         if shuffle:
@@ -147,10 +158,10 @@ def make_reader(
         elif shuffle_buffer:
             pass_seed = seed + next(passes)
             pairs = buffered_shuffle(pairs, shuffle_buffer, random.Random(pass_seed))
-        for n, (source, target) in enumerate(pairs):
+        for n, (source, target, *document) in enumerate(pairs):
             if limit and n >= limit:
                 break
-            yield make_example(nlp, source, target, target_field)
+            yield make_example(nlp, source, target, target_field, *document)
 
     return read
 
@@ -190,12 +201,24 @@ def create_text_reader(
     return read
 
 
-def make_example(nlp: Language, source: str, target: str, target_field: str) -> Example:
+def make_example(
+    nlp: Language,
+    source: str,
+    target: str,
+    target_field: str,
+    document: Optional[str] = None,
+) -> Example:
+    """The example of a pair; with a document (a grounded dialogue), both
+    docs carry it as doc._.document (None when it is empty)."""
     if not Doc.has_extension(target_field):
         Doc.set_extension(target_field, default=None)
     reference = nlp.make_doc(source)
     reference._.set(target_field, target)
-    return Example(nlp.make_doc(source), reference)
+    predicted = nlp.make_doc(source)
+    if document is not None:
+        for doc in (reference, predicted):
+            set_document(doc, document)
+    return Example(predicted, reference)
 
 
 def read_records(path: Path) -> Iterator[Located]:

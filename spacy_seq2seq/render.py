@@ -17,6 +17,10 @@ body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; mar
 .s2s-copy { white-space: nowrap; text-align: left; }
 .s2s-copy span { display: inline-block; height: 0.8em; background: #ff7f0e; margin-right: 4px; }
 caption { text-align: left; padding: 0.5em 0; }
+.s2s-segment { font-weight: bold; text-align: left; }
+.s2s-document { background: #fdf6e3; }
+.s2s-boundary { border-left: 3px solid #d62728 !important; }
+.s2s-from { outline: 2px solid #d62728; outline-offset: -2px; }
 """
 
 
@@ -69,36 +73,87 @@ def attention_field(doc: Doc) -> str:
 
 
 def heatmap(attention: Dict[str, Any], field: str) -> str:
+    """The heatmap table. A grounded reply's attention (with
+    "document_length") shows the document's columns shaded, a red line
+    where the conversation starts, and for each generated word found in the
+    source, where it was copied from: its most attended occurrence (outlined)
+    and that occurrence's segment."""
     source: List[str] = attention["source"]
     target: List[str] = attention["target"]
     weights, copy_probs = attention["weights"], attention["copy"]
+    n_document = int(attention.get("document_length") or 0)
     header = "".join(
-        f'<th class="s2s-source" title="{i}">{token_label(word)}</th>'
+        f'<th class="{column_class("s2s-source", i, n_document)}" '
+        f'title="{i}">{token_label(word)}</th>'
         for i, word in enumerate(source)
     )
     rows = []
     for t, word in enumerate(target):
+        row_weights = list(map(float, weights[t]))
+        # a grounded reply's words are traced to the part they came from
+        origin = copied_from(word, source, row_weights) if n_document else None
         cells = "".join(
-            f'<td class="s2s-weight" title="{token_label(word)} → '
-            f'{token_label(source_word)}: {weight:.3f}" '
+            f'<td class="{column_class("s2s-weight", i, n_document, i == origin)}" '
+            f'title="{token_label(word)} → {token_label(source_word)}: {weight:.3f}" '
             f'style="background: rgba(31, 119, 180, {weight:.3f})"></td>'
-            for source_word, weight in zip(source, weights[t].tolist())
+            for i, (source_word, weight) in enumerate(zip(source, row_weights))
         )
         copied = float(copy_probs[t])
+        where = ""
+        if origin is not None:
+            where = " from the " + (
+                "document" if origin < n_document else "conversation"
+            )
         rows.append(
             f'<tr><th class="s2s-target">{token_label(word)}</th>{cells}'
             f'<td class="s2s-copy"><span style="width: {40 * copied:.1f}px"></span>'
-            f"{copied:.0%}</td></tr>"
+            f"{copied:.0%}{where}</td></tr>"
+        )
+    segments = ""
+    if n_document:
+        segments = (
+            f'<tr><th></th><th class="s2s-segment s2s-document" '
+            f'colspan="{n_document}">document</th>'
+            f'<th class="s2s-segment s2s-boundary" '
+            f'colspan="{len(source) - n_document}">conversation</th><th></th></tr>'
         )
     return (
         '<table class="s2s-attention">'
         f"<caption>doc._.{html.escape(field)}: attention of each generated token "
         "(rows) over the source tokens (columns); copy: the probability the "
-        "token was copied from the source</caption>"
+        "token was copied from the source"
+        + (
+            ", and from which part (its most attended occurrence is outlined)"
+            if n_document
+            else ""
+        )
+        + "</caption>"
+        f"{segments}"
         f'<tr><th></th>{header}<th class="s2s-copy">copy</th></tr>'
         + "".join(rows)
         + "</table>"
     )
+
+
+def column_class(base: str, i: int, n_document: int, origin: bool = False) -> str:
+    """A source column's classes: its segment, the boundary, the origin."""
+    classes = [base]
+    if i < n_document:
+        classes.append("s2s-document")
+    elif n_document and i == n_document:
+        classes.append("s2s-boundary")
+    if origin:
+        classes.append("s2s-from")
+    return " ".join(classes)
+
+
+def copied_from(word: str, source: List[str], weights: List[float]) -> Optional[int]:
+    """Where a generated word could have been copied from: the most attended
+    source position holding the same word; None if the source lacks it."""
+    positions = [i for i, source_word in enumerate(source) if source_word == word]
+    if not positions or not word.strip():
+        return None
+    return max(positions, key=lambda i: weights[i])
 
 
 def token_label(word: str) -> str:

@@ -13,6 +13,8 @@ from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 from spacy.training import Example
 from spacy.util import registry
 
+from .grounding import DOCUMENT_EXTENSION
+
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # ParlAI's normalisation for unigram F1 (parlai/core/metrics.py): punctuation
 # becomes a space, then the articles go.
@@ -33,6 +35,11 @@ def make_response_scorer() -> Callable[..., Dict[str, Optional[float]]]:
 @registry.scorers("spacy-seq2seq.ResponseScorer.v2")
 def make_response_scorer_v2() -> Callable[..., Dict[str, Optional[float]]]:
     return score_responses
+
+
+@registry.scorers("spacy-seq2seq.ResponseScorer.v3")
+def make_response_scorer_v3() -> Callable[..., Dict[str, Optional[float]]]:
+    return score_grounded_responses
 
 
 def score_rouge(
@@ -132,3 +139,32 @@ def predictions_and_references(
         for eg in examples
         if eg.reference._.get(field) is not None
     ]
+
+
+def score_grounded_responses(
+    examples: Iterable[Example], *, field: str = "response", **kwargs
+) -> Dict[str, Optional[float]]:
+    """score_responses and "{field}_knowledge_f1" (see knowledge_f1)."""
+    examples = list(examples)
+    scores = score_responses(examples, field=field, **kwargs)
+    scores[f"{field}_knowledge_f1"] = knowledge_f1(examples, field=field)
+    return scores
+
+
+def knowledge_f1(
+    examples: Iterable[Example], *, field: str = "response"
+) -> Optional[float]:
+    """The mean over replies of the unigram F1 (see unigram_f1) of the
+    generated reply doc._.{field} against the document it was to be written
+    with, reference._.document, as the grounded dialogue literature reports
+    it ("knowledge F1", Dinan et al. 2019; Shuster et al. 2021): how much of
+    what the reply says is in the document. Examples without a reference
+    text or a document are skipped; None when none is left.
+    """
+    values = []
+    for eg in examples:
+        document = eg.reference._.get(DOCUMENT_EXTENSION)
+        if eg.reference._.get(field) is None or not document:
+            continue
+        values.append(unigram_f1(eg.predicted._.get(field) or "", document))
+    return sum(values) / len(values) if values else None

@@ -3,15 +3,17 @@ reply) records from a JSONL, CSV or TSV file, split into train/dev/test with a
 seed, or from your own train, dev and test files.
 
 Records come out in the project's JSONL format: {"text", "summary"} for the
-summarizer, {"context": [turns], "response"} for the responder.
+summarizer, {"context": [turns], "response"} for the responder (with
+"document" when a document column is named).
 """
 
 import csv
 import gzip
 import random
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List, Optional
 
+from .grounding import DOCUMENT_EXTENSION
 from .readers import Located, get_text, get_turns, read_records
 
 SPLITS = ("train", "dev", "test")
@@ -63,11 +65,17 @@ def read_pairs(path: Path, source_field: str, target_field: str) -> List[Record]
 
 
 def read_dialogues(
-    path: Path, context_field: str, response_field: str, turn_separator: str
+    path: Path,
+    context_field: str,
+    response_field: str,
+    turn_separator: str,
+    document_field: Optional[str] = None,
 ) -> List[Record]:
     """The file's (context, reply) records as {"context": [turns, oldest
     first], "response": ...}. In JSONL the context is a list of turns or one
-    string; in a table it is one cell, its turns joined by `turn_separator`."""
+    string; in a table it is one cell, its turns joined by `turn_separator`.
+    With a `document_field` (a column every record has, empty for none) the
+    records keep it as "document": the text a grounded responder reads."""
 
     def turns(record: Dict, where: str) -> List[str]:
         if isinstance(record.get(context_field), list):
@@ -75,13 +83,16 @@ def read_dialogues(
         text = required_text(record, context_field, where)
         return [turn.strip() for turn in text.split(turn_separator) if turn.strip()]
 
-    return [
-        {
+    def dialogue(record: Dict, where: str) -> Record:
+        read: Record = {
             "context": turns(record, where),
             "response": required_text(record, response_field, where),
         }
-        for where, record in read_located(path)
-    ]
+        if document_field is not None:
+            read[DOCUMENT_EXTENSION] = get_text(record, document_field, where).strip()
+        return read
+
+    return [dialogue(record, where) for where, record in read_located(path)]
 
 
 def required_text(record: Dict, field: str, where: str) -> str:

@@ -416,3 +416,33 @@ def test_benchmark_decoding_cpu(data_root, summarizer_dir):
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["docs"] == 4 and figures["beam_size"] == 2
     assert figures["docs_per_cpu_s"][str(summarizer_dir)] > 0
+
+
+@pytest.mark.slow
+def test_grounded_dialogue_scripts(tmp_path):
+    """compare_replies.py, perplexity.py and knowledge_f1.py on a small
+    grounded responder and hand-made chats with their documents."""
+    from spacy.util import fix_random_seed
+
+    from spacy_seq2seq.readers import create_dialogue_reader
+
+    from .conftest import train
+    from .test_grounded import make_grounded_nlp, make_records, write_jsonl
+
+    data = write_jsonl(tmp_path / "chats.jsonl.gz", make_records(40))
+    nlp = make_grounded_nlp()
+    fix_random_seed(0)
+    examples = list(create_dialogue_reader(data, document_field="document")(nlp))
+    model = tmp_path / "model"
+    train(nlp, examples, epochs=2).nlp.to_disk(model)
+    output = tmp_path / "replies.md"
+    run_script(
+        "compare_replies.py",
+        *(model, model, data, output, "--limit", 3, "--every", 5),
+    )
+    assert output.read_text().count("Movie :") >= 3
+    result = run_script("perplexity.py", model, data, "--limit", 8)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert any("perplexity" in key and value > 1 for key, value in figures.items())
+    result = run_script("knowledge_f1.py", data, "--limit", 8)
+    assert "knowledge" in result.stdout

@@ -23,6 +23,7 @@ from thinc.api import (
     Model,
     PyTorchWrapper_v2,
     get_current_ops,
+    normal_init,
     torch2xp,
     xp2torch,
 )
@@ -68,11 +69,15 @@ Alignment = Tuple[Floats2d, Floats1d]
 @dataclass(frozen=True)
 class DocSources:
     """What the model reads of each doc: the extended ids of a span of it,
-    from `starts` (a doc with no ids has nothing to encode)."""
+    from `starts` (a doc with no ids has nothing to encode). With
+    `document_lengths`, each source's first tokens (that many) are a
+    document's and the rest the conversation's: a model built with
+    `segments` adds its document segment's vector to them."""
 
     docs: List[Doc]
     ids: List[List[int]]
     starts: List[int]
+    document_lengths: Optional[List[int]] = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ def AttentionalSeq2Seq(
     tie_embeddings: bool = True,
     init: str = "default",
     mixed_precision: bool = False,
+    segments: int = 0,
     nO: Optional[int] = None,
 ) -> Model[Seq2SeqBatch, Any]:
     """Build an attentional encoder-decoder over the vectors of `tok2vec`.
@@ -159,6 +165,11 @@ def AttentionalSeq2Seq(
     init: "default" (torch's), "xavier", "he" or "orthogonal" (recurrent
         weights).
     mixed_precision: run the torch module under CUDA autocast (GPU only).
+    segments: 0 for a model that reads one text; 2 for a grounded responder
+        that reads a document before the conversation: a learned vector is
+        added to the document tokens' tok2vec vectors (segment 1), none to
+        the conversation's (segment 0), so attention and copy tell them
+        apart and a conversation without a document reads as before.
     """
     for name, value in (
         ("rnn_type", rnn_type),
@@ -175,6 +186,7 @@ def AttentionalSeq2Seq(
     ):
         check_int(name, value, minimum=1)
     check_int("attention_window", attention_window, minimum=0)
+    check_segments(segments, tok2vec)
     if nO is not None:
         check_int("nO", nO, minimum=1)
     check_number("dropout", dropout, minimum=0.0, below=1.0)
@@ -218,8 +230,33 @@ def AttentionalSeq2Seq(
             "tie_embeddings": tie_embeddings,
             "init": init,
             "mixed_precision": mixed_precision,
+            "segments": segments,
         },
     )
+
+
+# The learned vectors of the segments after the first: (segments - 1) × W.
+SEGMENT_PARAM = "segment_embed"
+
+
+def check_segments(segments: Any, tok2vec: Model) -> None:
+    check_int("segments", segments, minimum=0)
+    if segments == 1 or segments > 2:
+        raise ValueError(
+            f"segments must be 0 (one text) or 2 (a document and the "
+            f"conversation), not {segments}"
+        )
+    if segments and is_listener(tok2vec):
+        raise ValueError(
+            "segments needs the model's own tok2vec, not a listener: the "
+            "document is embedded with the conversation, which an upstream "
+            "component never sees"
+        )
+
+
+def has_segments(model: Model) -> bool:
+    """Whether the model adds segment vectors (reads a document)."""
+    return bool(model.attrs.get("segments", 0))
 
 
 # The torch module of each kind of seq2seq model, by the thinc model's name:
@@ -238,7 +275,8 @@ def seq2seq_model(
 ) -> Model[Seq2SeqBatch, Any]:
     """The thinc model around a torch module of TORCH_MODULES[name]: the
     tok2vec, padding, the typed batches and the PyTorchWrapper are shared by
-    every kind; `attrs` are the module's settings and `mixed_precision`."""
+    every kind; `attrs` are the module's settings, `mixed_precision` and
+    `segments` (the segment vectors are added here, before the module)."""
     return Model(
         name,
         forward,
@@ -246,13 +284,21 @@ def seq2seq_model(
         layers=[tok2vec],
         refs={"tok2vec": tok2vec},
         dims={"nO": nO},
+        # declared only when used: a model without segments has the same
+        # arrays, and loads the same weights, as before the setting existed
+        params={SEGMENT_PARAM: None} if attrs.get("segments") else {},
         attrs=attrs,
     )
 
 
 def init_model(model: Model, X: Optional[Seq2SeqBatch] = None, Y: Any = None) -> None:
     docs = X.sources.docs if X is not None else None
-    model.get_ref("tok2vec").initialize(X=docs)
+    tok2vec = model.get_ref("tok2vec")
+    tok2vec.initialize(X=docs)
+    if has_segments(model):
+        # random (std 1/sqrt(W)): the segments differ from the first update
+        shape = (model.attrs["segments"] - 1, tok2vec.get_dim("nO"))
+        model.set_param(SEGMENT_PARAM, normal_init(model.ops, shape))
     build_torch_layer(model)
 
 
@@ -267,7 +313,9 @@ def build_torch_layer(model: Model) -> None:
         raise ValueError(
             "mixed_precision = true needs a GPU: train with --gpu-id, or set it to false."
         )
-    settings = {k: v for k, v in model.attrs.items() if k != "mixed_precision"}
+    # segments are added on the thinc side, before the torch module
+    thinc_only = ("mixed_precision", "segments")
+    settings = {k: v for k, v in model.attrs.items() if k not in thinc_only}
     module = TORCH_MODULES[model.name](
         model.get_ref("tok2vec").get_dim("nO"), model.get_dim("nO"), **settings
     )
@@ -330,7 +378,33 @@ def embed_sources(
         for doc, ids, start in zip(sources.docs, sources.ids, sources.starts)
     ]
     vectors, backprop = tok2vec(spans, is_train)
+    if sources.document_lengths is not None and has_segments(model):
+        vectors, backprop = add_segments(model, vectors, backprop, sources)
     return vectors, backprop, [0] * len(spans)
+
+
+def add_segments(
+    model: Model, vectors: List[Floats2d], backprop: Callable, sources: DocSources
+) -> Tuple[List[Floats2d], Callable]:
+    """Add the document segment's vector to each source's first
+    document_lengths tokens (the conversation's segment adds nothing)."""
+    assert sources.document_lengths is not None
+    table = model.get_param(SEGMENT_PARAM)  # (segments - 1) × W
+    lengths = sources.document_lengths
+    output = []
+    for v, n in zip(vectors, lengths):
+        v = v.copy()
+        v[:n] += table[0]
+        output.append(v)
+
+    def backprop_segments(d_vectors: List[Floats2d]) -> Any:
+        d_table = model.ops.alloc2f(*table.shape)
+        for d, n in zip(d_vectors, lengths):
+            d_table[0] += d[:n].sum(axis=0)
+        model.inc_grad(SEGMENT_PARAM, d_table)
+        return backprop(d_vectors)
+
+    return output, backprop_segments
 
 
 def source_doc(doc: Doc, start: int, length: int) -> Doc:

@@ -25,6 +25,7 @@ from thinc.api import Model
 from wasabi import msg
 
 from ..component import Seq2SeqComponent
+from ..grounding import copy_documents
 from ..model.architectures import torch_module
 from ..model.decoding import DECODINGS, Decoding, changed_decoding
 from ..pipeline import find_component
@@ -96,20 +97,29 @@ def decoding_with(
 
 
 def read_split(
-    nlp: Language, path: Path, component: Seq2SeqComponent, limit: int = 0
+    nlp: Language,
+    path: Path,
+    component: Seq2SeqComponent,
+    limit: int = 0,
+    document_field: Optional[str] = None,
 ) -> List[Example]:
     """The examples of a split for the component: a .spacy file (as
-    scripts/convert_*.py write them, the target text in the reference docs'
-    user data) or JSONL pairs (dialogues, for a responder)."""
+    scripts/convert_*.py write them, the target text and any document in
+    the reference docs' user data, the document given to the predicted doc
+    too) or JSONL pairs (dialogues, for a responder, with their
+    `document_field`, if any)."""
     path = Path(path)
     if path.suffix == ".spacy":
-        return list(Corpus(path, limit=limit)(nlp))
+        examples = list(Corpus(path, limit=limit)(nlp))
+        copy_documents(examples)
+        return examples
     if isinstance(component, ResponderComponent):
         read = create_dialogue_reader(
             path,
             response_field=component.target_field,
             turn_separator=component.turn_separator,
             limit=limit,
+            document_field=document_field,
         )
     else:
         read = create_jsonl_reader(

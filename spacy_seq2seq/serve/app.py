@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from ..render import STYLE, heatmap
 from ..settings import SettingError
@@ -55,6 +55,8 @@ class Attention(TypedDict):
     target: List[str]
     weights: List[List[float]]
     copy: List[float]
+    # a grounded reply's: the first source words that are the document's
+    document_length: NotRequired[int]
 
 
 class Decoding(BaseModel):
@@ -84,11 +86,15 @@ class SummarizeResponse(BaseModel):
 
 class ReplyRequest(Decoding):
     """Either the turns of a conversation, oldest first (stateless), or a
-    message, in the conversation `conversation_id` or a new one."""
+    message, in the conversation `conversation_id` or a new one. A
+    `document` is what a grounded responder reads beside the turns; given
+    with a message, the conversation keeps it for its next messages ("":
+    none from now on)."""
 
     turns: Optional[List[str]] = None
     message: Optional[str] = None
     conversation_id: Optional[str] = None
+    document: Optional[str] = None
     decoding: Optional[str] = None
     n_best: Optional[int] = None
     top_k: Optional[int] = None
@@ -223,6 +229,9 @@ def create_app(
         check_task("reply")
         decoding = decoding_of(request, spec.settings_names)
         conversation_id = request.conversation_id
+        document = request.document
+        if document is not None:
+            check_length("document", [document])
         if request.turns is not None:
             check_length("turns", request.turns)
             turns = request.turns
@@ -242,11 +251,16 @@ def create_app(
                         "conversation_id to start a new one.",
                     )
                 turns = stored
+                if document is None:
+                    document = conversations.document(conversation_id)
             turns = turns + [request.message]
-        task = DecodeTask(spec.reply_context(turns), decoding, request.attention)
+        task = DecodeTask(
+            spec.reply_context(turns), decoding, request.attention, document
+        )
         (decoded,) = await decode_all([task])
         if request.message is not None:
             conversations.add(conversation_id, request.message, decoded.text)
+            conversations.set_document(conversation_id, document)
         return ReplyResponse(
             reply=decoded.text,
             candidates=decoded.candidates,

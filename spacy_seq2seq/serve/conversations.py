@@ -11,6 +11,8 @@ from typing import Callable, List, Optional
 class StoredConversation:
     turns: List[str] = field(default_factory=list)
     last_used: float = 0.0
+    # what a grounded responder reads beside the turns (None: none)
+    document: Optional[str] = None
 
 
 class ConversationStore:
@@ -58,6 +60,17 @@ class ConversationStore:
             return None
         self._touch(conversation_id)
         return list(conversation.turns)
+
+    def document(self, conversation_id: str) -> Optional[str]:
+        """The open conversation's document (None: none, or not open)."""
+        conversation = self._conversations.get(conversation_id)
+        return None if conversation is None else conversation.document
+
+    def set_document(self, conversation_id: str, document: Optional[str]) -> None:
+        """Give an open conversation the document its replies read."""
+        conversation = self._conversations.get(conversation_id)
+        if conversation is not None:
+            conversation.document = document
 
     def add(self, conversation_id: str, *turns: str) -> None:
         """Add turns to an open conversation (one deleted meanwhile stays

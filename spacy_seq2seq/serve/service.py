@@ -15,6 +15,7 @@ from spacy.language import Language
 
 from ..component import Seq2SeqComponent
 from ..conversation import join_turns
+from ..grounding import set_document
 from ..model.decoding import Decoding, changed_decoding, settings_of
 from ..pipeline import component_name, find_component, load_pipeline
 from ..settings import SettingError, check_int
@@ -84,6 +85,8 @@ class DecodeTask:
     text: str
     decoding: Decoding
     attention: bool = False
+    # the document a grounded responder reads beside the text (None: none)
+    document: Optional[str] = None
 
     @property
     def group(self) -> Tuple[Any, ...]:
@@ -231,7 +234,8 @@ class Seq2SeqService:
                 ):
                     docs = list(
                         self.nlp.pipe(
-                            [tasks[i].text for i in indices], batch_size=len(indices)
+                            [task_doc(self.nlp, tasks[i]) for i in indices],
+                            batch_size=len(indices),
                         )
                     )
                 decoded: List[Union[Decoded, DecodeError]] = [
@@ -258,13 +262,26 @@ class Seq2SeqService:
         return Decoded(text, candidates, attention_json(stored))
 
 
+def task_doc(nlp: Any, task: DecodeTask) -> Union[str, Any]:
+    """What the pipeline reads of a task: its text, or with a document a doc
+    that carries it (doc._.document)."""
+    if task.document is None:
+        return task.text
+    return set_document(nlp.make_doc(task.text), task.document)
+
+
 def attention_json(attention: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    """The stored attention (numpy arrays) as JSON-able lists."""
+    """The stored attention (numpy arrays) as JSON-able lists; a grounded
+    responder's has "document_length", the source words that are the
+    document's."""
     if attention is None:
         return None
-    return {
+    data = {
         "source": list(attention["source"]),
         "target": list(attention["target"]),
         "weights": [[float(w) for w in row] for row in attention["weights"]],
         "copy": [float(c) for c in attention["copy"]],
     }
+    if attention.get("document_length"):
+        data["document_length"] = int(attention["document_length"])
+    return data

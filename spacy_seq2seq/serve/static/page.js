@@ -79,6 +79,9 @@ async function send(event) {
   $("conversation").appendChild(element("li", "turn user", message));
   const request = { message, ...decoding() };
   if (conversationId) request.conversation_id = conversationId;
+  // sent with every message: an edited (or cleared: "") document takes
+  // effect at once
+  request.document = $("document").value;
   try {
     const data = await (await call("POST", "/v1/reply", request)).json();
     conversationId = data.conversation_id;
