@@ -446,3 +446,20 @@ def test_cmu_dog_converter_writes_each_responses_section(tmp_path):
         .get_docs(spacy.blank("en").vocab)
     )
     assert [get_document(doc) for doc in docs] == [FACTS, "Sam goes home."]
+
+
+def test_a_grounded_transformer_reads_the_document_too(tmp_path):
+    """segments work behind either architecture: the segment vector is added
+    in the shared thinc glue, before the torch module."""
+    from .conftest import SMALL_MODELS
+
+    path = write_jsonl(tmp_path / "t.jsonl.gz", make_records(20))
+    model = {**SMALL_MODELS["transformer"], "segments": 2}
+    nlp = make_responder_nlp(min_count=1, decoding=beam_search(), model=model)
+    examples = list(create_dialogue_reader(path, document_field="document")(nlp))
+    trained = train(nlp, examples, epochs=1).nlp
+    assert trained.get_pipe("responder").model.has_param(SEGMENT_PARAM)
+    doc = set_document(
+        trained.make_doc("who directed Red Sky ?"), "Director : Zorblat ."
+    )
+    assert isinstance(trained(doc)._.response, str)

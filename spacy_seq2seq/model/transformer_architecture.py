@@ -10,7 +10,7 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from ..settings import check_bool, check_int, check_number
-from .architectures import TORCH_MODULES, Seq2SeqBatch, seq2seq_model
+from .architectures import TORCH_MODULES, Seq2SeqBatch, check_segments, seq2seq_model
 from .transformer import TransformerSeq2SeqModule
 
 TORCH_MODULES["transformer_seq2seq"] = TransformerSeq2SeqModule
@@ -29,6 +29,7 @@ def TransformerSeq2Seq(
     copy: bool = True,
     tie_embeddings: bool = True,
     mixed_precision: bool = False,
+    segments: int = 0,
     nO: Optional[int] = None,
 ) -> Model[Seq2SeqBatch, Any]:
     """Build a pre-norm Transformer encoder-decoder over the vectors of
@@ -48,6 +49,9 @@ def TransformerSeq2Seq(
     copy: mix in a pointer-generator copy distribution over the source.
     tie_embeddings: score output words against the target embeddings.
     mixed_precision: run the torch module under CUDA autocast (GPU only).
+    segments: 0 for a model that reads one text; 2 for a grounded responder
+        that reads a document before the conversation (a learned vector added
+        to the document tokens' vectors, as AttentionalSeq2Seq.v1 does).
     """
     for name, value in (
         ("width", width),
@@ -60,6 +64,7 @@ def TransformerSeq2Seq(
     if nO is not None:
         check_int("nO", nO, minimum=1)
     check_number("dropout", dropout, minimum=0.0, below=1.0)
+    check_segments(segments, tok2vec)
     for name, value in (
         ("copy", copy),
         ("tie_embeddings", tie_embeddings),
@@ -85,5 +90,6 @@ def TransformerSeq2Seq(
             "copy": copy,
             "tie_embeddings": tie_embeddings,
             "mixed_precision": mixed_precision,
+            "segments": segments,
         },
     )
