@@ -445,4 +445,4 @@ def test_grounded_dialogue_scripts(tmp_path):
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert any("perplexity" in key and value > 1 for key, value in figures.items())
     result = run_script("knowledge_f1.py", data, "--limit", 8)
-    assert "knowledge" in result.stdout
+    assert "Knowledge F1 of the reference replies" in result.stdout

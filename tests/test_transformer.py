@@ -13,8 +13,13 @@ from spacy.util import load_config, load_model_from_config, registry
 from thinc.api import Adam, fix_random_seed
 
 from spacy_seq2seq.model import search
-from spacy_seq2seq.model.decoding import BeamSearch, Sampling, changed_decoding
-from spacy_seq2seq.model.search import decode, sampling_uniforms
+from spacy_seq2seq.model.decoding import (
+    BeamSearch,
+    Sampling,
+    changed_decoding,
+    sampling_uniforms,
+)
+from spacy_seq2seq.model.search import decode
 from spacy_seq2seq.model.torch_model import (
     AlignmentInputs,
     GenerationInputs,
