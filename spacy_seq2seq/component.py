@@ -30,6 +30,7 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
+from .faithfulness import penalty_classes
 from .model.architectures import (
     Alignment,
     AlignmentBatch,
@@ -354,7 +355,12 @@ class Seq2SeqComponent(TrainablePipe):
         if not docs:
             return []
         sources, source_words = self._read_sources(docs)
-        candidates = self.model.predict(GenerationBatch(sources, self.decoding))
+        classes = None
+        if self.decoding.unfaithful_penalty > 0:
+            classes = penalty_classes(self.target_vocab.words, source_words)
+        candidates = self.model.predict(
+            GenerationBatch(sources, self.decoding, classes)
+        )
         alignments: List[Optional[Alignment]] = [None] * len(docs)
         if self.store_attention:
             targets = [best_ids(c) for c in candidates]

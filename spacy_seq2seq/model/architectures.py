@@ -18,6 +18,7 @@ from thinc.api import (
 )
 from thinc.types import Floats1d, Floats2d, Floats3d, Ints1d, Ints2d
 
+from ..faithfulness import NO_CLASS
 from ..settings import check_bool, check_int, check_number, check_text
 from .attention import (
     ATTENTION_KINDS,
@@ -27,7 +28,7 @@ from .attention import (
 )
 from .decoding import Decoding, Sampling
 from .initialization import INIT_SCHEMES
-from .search import sampling_uniforms
+from .search import ContentClasses, sampling_uniforms
 from .torch_model import (
     RNN_TYPES,
     AlignmentInputs,
@@ -81,10 +82,12 @@ class TrainingBatch:
 @dataclass(frozen=True)
 class GenerationBatch:
     """Sources to decode: the model returns each doc's candidates (prediction
-    only)."""
+    only). unfaithful_penalty needs `content_classes`: each vocabulary id's
+    content-word class and each doc's source tokens' (faithfulness.py)."""
 
     sources: DocSources
     decoding: Decoding
+    content_classes: Optional[Tuple[List[int], List[List[int]]]] = None
 
 
 @dataclass(frozen=True)
@@ -336,6 +339,7 @@ def generate(model: Model, batch: GenerationBatch) -> List[List[Candidate]]:
             ),
             batch.decoding,
             None if uniforms is None else to_torch(uniforms, device),
+            content_classes(model, batch.content_classes, rows, device),
         )
         with inference(model) as module:
             ids, scores = module.generate(inputs)
@@ -343,6 +347,28 @@ def generate(model: Model, batch: GenerationBatch) -> List[List[Candidate]]:
         for row, i in enumerate(rows):
             candidates[i] = list(zip(ids[row], scores[row]))
     return candidates
+
+
+def content_classes(
+    model: Model,
+    classes: Optional[Tuple[List[int], List[List[int]]]],
+    rows: List[int],
+    device: Any,
+) -> Optional[ContentClasses]:
+    """The content-word classes of the vocabulary and of these docs' source
+    tokens (padded with NO_CLASS) as the search reads them."""
+    if classes is None:
+        return None
+    vocab_classes, source_classes = classes
+    padded = model.ops.xp.full(
+        (len(rows), max(len(source_classes[i]) for i in rows)), NO_CLASS, dtype="int64"
+    )
+    for row, i in enumerate(rows):
+        padded[row, : len(source_classes[i])] = source_classes[i]
+    return ContentClasses(
+        to_torch(model.ops.xp.asarray(vocab_classes, dtype="int64"), device),
+        to_torch(padded, device),
+    )
 
 
 def align(model: Model, batch: AlignmentBatch) -> List[Optional[Alignment]]:
