@@ -53,6 +53,7 @@ from .serialization import (
     weights_to_bytes,
 )
 from .settings import check_bool, check_int, check_number, check_text
+from .vectors import init_target_embeddings
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -311,6 +312,11 @@ class Seq2SeqComponent(TrainablePipe):
         self.n_updates = 0
         sources, _ = self._read_sources([eg.predicted for eg in examples])
         self.model.initialize(X=GenerationBatch(sources, self.decoding))
+        if self.model.attrs.get("init_target_from_vectors"):
+            try:
+                init_target_embeddings(self.model, vocab, self.vocab)
+            except ValueError as e:
+                raise ValueError(f"[{self.name}] {e}") from None
 
     def _build_target_vocab(
         self, target_texts: Iterable[List[SpacedWord]]

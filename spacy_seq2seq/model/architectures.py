@@ -122,6 +122,7 @@ def AttentionalSeq2Seq(
     tie_embeddings: bool = True,
     init: str = "default",
     mixed_precision: bool = False,
+    init_target_from_vectors: bool = False,
     nO: Optional[int] = None,
 ) -> Model[Seq2SeqBatch, Any]:
     """Build an attentional encoder-decoder over the vectors of `tok2vec`.
@@ -152,6 +153,10 @@ def AttentionalSeq2Seq(
     init: "default" (torch's), "xavier", "he" or "orthogonal" (recurrent
         weights).
     mixed_precision: run the torch module under CUDA autocast (GPU only).
+    init_target_from_vectors: start the decoder's target embeddings (tied to
+        its output layer) from the pipeline's static vectors ([initialize]
+        vectors) when the component is initialized; embed_width must be the
+        vectors' width (spacy_seq2seq/vectors.py).
     """
     for name, value in (
         ("rnn_type", rnn_type),
@@ -178,6 +183,7 @@ def AttentionalSeq2Seq(
         ("copy", copy),
         ("tie_embeddings", tie_embeddings),
         ("mixed_precision", mixed_precision),
+        ("init_target_from_vectors", init_target_from_vectors),
     ):
         check_bool(name, value)
     if bidirectional and hidden_width % 2:
@@ -214,6 +220,7 @@ def AttentionalSeq2Seq(
             "tie_embeddings": tie_embeddings,
             "init": init,
             "mixed_precision": mixed_precision,
+            "init_target_from_vectors": init_target_from_vectors,
         },
     )
 
@@ -235,7 +242,9 @@ def build_torch_layer(model: Model) -> None:
         raise ValueError(
             "mixed_precision = true needs a GPU: train with --gpu-id, or set it to false."
         )
-    settings = {k: v for k, v in model.attrs.items() if k != "mixed_precision"}
+    # what the thinc side does, not the torch module's settings
+    thinc_only = ("mixed_precision", "init_target_from_vectors")
+    settings = {k: v for k, v in model.attrs.items() if k not in thinc_only}
     module = AttentionalSeq2SeqModule(
         model.get_ref("tok2vec").get_dim("nO"), model.get_dim("nO"), **settings
     )
