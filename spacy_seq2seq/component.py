@@ -29,6 +29,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer
 
 from . import serialization
+from .faithfulness import penalty_classes
 from .model.architectures import (
     Alignment,
     AlignmentBatch,
@@ -43,6 +44,7 @@ from .model.schedules import TeacherForcing
 from .model.training import clip_gradients_by_global_norm
 from .model.vocab import EOS_ID, PAD_ID, SPECIALS, SourceWords, SpacedWord, TargetVocab
 from .settings import check_bool, check_int, check_number, check_text
+from .vectors import init_target_embeddings
 
 DEFAULT_MODEL_CONFIG = """
 [model]
@@ -296,6 +298,11 @@ class Seq2SeqComponent(TrainablePipe):
         self.cfg["lowercase"] = not seen.cased
         sources, _ = self._read_sources([eg.predicted for eg in examples])
         self.model.initialize(X=GenerationBatch(sources, self.decoding))
+        if self.model.attrs.get("init_target_from_vectors"):
+            try:
+                init_target_embeddings(self.model, vocab, self.vocab)
+            except ValueError as e:
+                raise ValueError(f"[{self.name}] {e}") from None
 
     def _require_initialized(self) -> None:
         if not self.is_initialized:
@@ -312,7 +319,12 @@ class Seq2SeqComponent(TrainablePipe):
         if not docs:
             return []
         sources, source_words = self._read_sources(docs)
-        candidates = self.model.predict(GenerationBatch(sources, self.decoding))
+        classes = None
+        if self.decoding.unfaithful_penalty > 0:
+            classes = penalty_classes(self.target_vocab.words, source_words)
+        candidates = self.model.predict(
+            GenerationBatch(sources, self.decoding, classes)
+        )
         alignments: List[Optional[Alignment]] = [None] * len(docs)
         if self.store_attention:
             targets = [best_ids(c) for c in candidates]

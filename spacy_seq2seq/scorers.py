@@ -1,5 +1,5 @@
 """Scores of generated text against the reference docs' target field:
-ROUGE for summaries; BLEU, unigram F1, distinct-n and the most common reply
+ROUGE for summaries, with their faithfulness to the source; BLEU, unigram F1, distinct-n and the most common reply
 for dialogue.
 """
 
@@ -13,6 +13,7 @@ from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 from spacy.training import Example
 from spacy.util import registry
 
+from .faithfulness import mean_faithfulness
 from .grounding import DOCUMENT_EXTENSION
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
@@ -25,6 +26,11 @@ ARTICLES = re.compile(r"\b(a|an|the)\b")
 @registry.scorers("spacy-seq2seq.RougeScorer.v1")
 def make_rouge_scorer() -> Callable[..., Dict[str, float]]:
     return score_rouge
+
+
+@registry.scorers("spacy-seq2seq.RougeScorer.v2")
+def make_rouge_scorer_v2() -> Callable[..., Dict[str, Optional[float]]]:
+    return score_summaries
 
 
 @registry.scorers("spacy-seq2seq.ResponseScorer.v1")
@@ -60,6 +66,21 @@ def score_rouge(
         f"{field}_{rouge_type}": (total / len(pairs) if pairs else None)
         for rouge_type, total in totals.items()
     }
+
+
+def score_summaries(
+    examples: Iterable[Example], *, field: str = "summary", **kwargs
+) -> Dict[str, Optional[float]]:
+    """score_rouge's scores and "{field}_faithfulness": the mean share of
+    each summary's content words (stemmed; numbers too) that its source doc
+    has (spacy_seq2seq/faithfulness.py). Summaries without a content word
+    are not counted in it; None if none has one."""
+    examples = [eg for eg in examples if eg.reference._.get(field) is not None]
+    scores = score_rouge(examples, field=field, **kwargs)
+    scores[f"{field}_faithfulness"] = mean_faithfulness(
+        (eg.predicted._.get(field) or "", eg.predicted.text) for eg in examples
+    )
+    return scores
 
 
 def score_responses(

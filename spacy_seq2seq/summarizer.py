@@ -14,12 +14,13 @@ make_summarizer = Language.factory(
         "vocab_size": 2000,
         # Headlines almost never repeat a word (configs/summarizer.cfg).
         "decoding": {"@misc": "spacy-seq2seq.BeamSearch.v1", "no_repeat_ngram_size": 1},
-        "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v1"},
+        "scorer": {"@scorers": "spacy-seq2seq.RougeScorer.v2"},
     },
     default_score_weights={
         "summary_rougeL": 1.0,
         "summary_rouge1": 0.0,
         "summary_rouge2": 0.0,
+        "summary_faithfulness": 0.0,
     },
     func=Seq2SeqComponent.factory,
 )

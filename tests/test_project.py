@@ -219,9 +219,11 @@ def test_evaluate_script_writes_every_score_with_the_decoding_settings(
         "summary_rouge1",
         "summary_rouge2",
         "summary_rougeL",
+        "summary_faithfulness",
         "summary_perplexity",
         "summary_token_prob",
     }
+    assert 0.0 <= scores["summary_faithfulness"] <= 1.0
     assert 0.0 < scores["summary_rougeL"] <= 1.0 and scores["summary_perplexity"] > 1.0
     bad = subprocess.run(
         [str(arg) for arg in [*args, "--search", "beam_size=0"]],

@@ -38,6 +38,7 @@ def flat_config(saved: Path) -> str:
     settings = config["components"]["summarizer"]
     block = settings.pop("decoding")
     block.pop("@misc")
+    block.pop("unfaithful_penalty")  # a setting added after 0.1
     settings.pop("candidates_field")
     settings.update(block)
     return config.to_str()

@@ -29,6 +29,7 @@ from thinc.api import (
 )
 from thinc.types import Floats1d, Floats2d, Floats3d, Ints1d, Ints2d
 
+from ..faithfulness import NO_CLASS
 from ..settings import check_bool, check_int, check_number, check_text
 from .attention import (
     ATTENTION_KINDS,
@@ -42,6 +43,7 @@ from .torch_model import (
     RNN_TYPES,
     AlignmentInputs,
     AttentionalSeq2SeqModule,
+    ContentClasses,
     GenerationInputs,
     LossInputs,
     Sources,
@@ -96,10 +98,12 @@ class TrainingBatch:
 @dataclass(frozen=True)
 class GenerationBatch:
     """Sources to decode: the model returns each doc's candidates (prediction
-    only)."""
+    only). unfaithful_penalty needs `content_classes`: each vocabulary id's
+    content-word class and each doc's source tokens' (faithfulness.py)."""
 
     sources: DocSources
     decoding: Decoding
+    content_classes: Optional[Tuple[List[int], List[List[int]]]] = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,7 @@ def AttentionalSeq2Seq(
     init: str = "default",
     mixed_precision: bool = False,
     segments: int = 0,
+    init_target_from_vectors: bool = False,
     nO: Optional[int] = None,
 ) -> Model[Seq2SeqBatch, Any]:
     """Build an attentional encoder-decoder over the vectors of `tok2vec`.
@@ -170,6 +175,10 @@ def AttentionalSeq2Seq(
         added to the document tokens' tok2vec vectors (segment 1), none to
         the conversation's (segment 0), so attention and copy tell them
         apart and a conversation without a document reads as before.
+    init_target_from_vectors: start the decoder's target embeddings (tied to
+        its output layer) from the pipeline's static vectors ([initialize]
+        vectors) when the component is initialized; embed_width must be the
+        vectors' width (spacy_seq2seq/vectors.py).
     """
     for name, value in (
         ("rnn_type", rnn_type),
@@ -197,6 +206,7 @@ def AttentionalSeq2Seq(
         ("copy", copy),
         ("tie_embeddings", tie_embeddings),
         ("mixed_precision", mixed_precision),
+        ("init_target_from_vectors", init_target_from_vectors),
     ):
         check_bool(name, value)
     if bidirectional and hidden_width % 2:
@@ -231,6 +241,7 @@ def AttentionalSeq2Seq(
             "init": init,
             "mixed_precision": mixed_precision,
             "segments": segments,
+            "init_target_from_vectors": init_target_from_vectors,
         },
     )
 
@@ -313,8 +324,9 @@ def build_torch_layer(model: Model) -> None:
         raise ValueError(
             "mixed_precision = true needs a GPU: train with --gpu-id, or set it to false."
         )
-    # segments are added on the thinc side, before the torch module
-    thinc_only = ("mixed_precision", "segments")
+    # what the thinc side does (segment vectors are added before the torch
+    # module; target embeddings started from vectors), not the module's settings
+    thinc_only = ("mixed_precision", "segments", "init_target_from_vectors")
     settings = {k: v for k, v in model.attrs.items() if k not in thinc_only}
     module = TORCH_MODULES[model.name](
         model.get_ref("tok2vec").get_dim("nO"), model.get_dim("nO"), **settings
@@ -445,6 +457,7 @@ def generate(model: Model, batch: GenerationBatch) -> List[List[Candidate]]:
             ),
             batch.decoding,
             None if uniforms is None else to_torch(uniforms, device),
+            content_classes(model, batch.content_classes, rows, device),
         )
         with inference(model) as module:
             ids, scores = module.generate(inputs)
@@ -452,6 +465,28 @@ def generate(model: Model, batch: GenerationBatch) -> List[List[Candidate]]:
         for row, i in enumerate(rows):
             candidates[i] = list(zip(ids[row], scores[row]))
     return candidates
+
+
+def content_classes(
+    model: Model,
+    classes: Optional[Tuple[List[int], List[List[int]]]],
+    rows: List[int],
+    device: Any,
+) -> Optional[ContentClasses]:
+    """The content-word classes of the vocabulary and of these docs' source
+    tokens (padded with NO_CLASS) as the search reads them."""
+    if classes is None:
+        return None
+    vocab_classes, source_classes = classes
+    padded = model.ops.xp.full(
+        (len(rows), max(len(source_classes[i]) for i in rows)), NO_CLASS, dtype="int64"
+    )
+    for row, i in enumerate(rows):
+        padded[row, : len(source_classes[i])] = source_classes[i]
+    return ContentClasses(
+        to_torch(model.ops.xp.asarray(vocab_classes, dtype="int64"), device),
+        to_torch(padded, device),
+    )
 
 
 def align(model: Model, batch: AlignmentBatch) -> List[Optional[Alignment]]:

@@ -20,9 +20,12 @@ from ..settings import SettingError, check_at_most, check_int, check_number, che
 
 @dataclass(frozen=True)
 class DecodingSettings:
-    """What every decoding shares: the length of the output and the n-grams
+    """What every decoding shares: the length of the output, the n-grams
     it may not repeat (`no_repeat_ngram_size` its own, and
-    `no_repeat_context_ngram_size` the source's; 0: no blocking)."""
+    `no_repeat_context_ngram_size` the source's; 0: no blocking), and
+    `unfaithful_penalty`, subtracted from the log-probability of each
+    vocabulary word that is a content word the source lacks (stemmed, as
+    spacy_seq2seq/faithfulness.py compares them; 0: off)."""
 
     n_best: int = 1
     max_length: int = 30
@@ -30,6 +33,7 @@ class DecodingSettings:
     length_penalty: float = 0.0
     no_repeat_ngram_size: int = 0
     no_repeat_context_ngram_size: int = 0
+    unfaithful_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         check_int("n_best", self.n_best, minimum=1)
@@ -41,6 +45,7 @@ class DecodingSettings:
         check_int(
             "no_repeat_context_ngram_size", self.no_repeat_context_ngram_size, minimum=0
         )
+        check_number("unfaithful_penalty", self.unfaithful_penalty, minimum=0.0)
 
 
 @dataclass(frozen=True)

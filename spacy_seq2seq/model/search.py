@@ -6,6 +6,10 @@ The search reads a model through `StepModel`: its start, its next step's
 probabilities, and the rows it carries (the encoded sources and the decoder
 state), which follow the hypotheses through their `select(rows)`.
 
+With `unfaithful_penalty`, `decode` wraps the model and its sources
+(`UnfaithfulPenalty`), so every search ranks as the penalised probabilities
+say: the model's own code is unchanged.
+
 Each search returns (ids, scores): B×K×L generated ids (PAD after EOS) and
 B×K length-normalised log-probabilities (in beam search plus the coverage
 penalty; with MMI the MMI scores), best candidate first (K = 1 for greedy,
@@ -13,6 +17,7 @@ beam_size for beam search, n_best for sampling, candidates for MMI).
 """
 
 import dataclasses
+import math
 from typing import Any, Iterable, List, NamedTuple, Optional, Protocol, Tuple
 
 import torch
@@ -77,16 +82,36 @@ def take(parts: Iterable[Any], rows: Tensor) -> List[Any]:
     ]
 
 
+class ContentClasses(NamedTuple):
+    """The content-word classes `unfaithful_penalty` reads
+    (spacy_seq2seq/faithfulness.py): words of a class share their stemmed
+    content words; NO_CLASS (-1) for function words, punctuation, padding."""
+
+    vocab: Tensor  # V int64, each vocabulary id's class
+    source: Tensor  # B×T int64, each source token's class
+
+
 def decode(
     model: StepModel,
     encoded: SourceRows,
     decoding: Decoding,
     uniforms: Optional[Tensor] = None,
+    content_classes: Optional[ContentClasses] = None,
 ) -> Tuple[Tensor, Tensor]:
     """Run the search `decoding` asks for. Sampling (MMI's too) reads its
     randomness from `uniforms` (B×n_samples×max_length, see
-    `decoding.sampling_uniforms`).
+    `decoding.sampling_uniforms`); `unfaithful_penalty` reads `content_classes`.
     """
+    if decoding.unfaithful_penalty > 0:
+        if content_classes is None:
+            raise ValueError(
+                "unfaithful_penalty needs the content-word classes of the "
+                "vocabulary and of the sources: this model does not pass them."
+            )
+        model = UnfaithfulPenalty(
+            model, content_classes.vocab, decoding.unfaithful_penalty
+        )
+        encoded = ClassedSources(encoded, content_classes.source)
     if isinstance(decoding, Sampling):
         expected = (
             encoded.source_ids.shape[0],
@@ -105,6 +130,69 @@ def decode(
     if decoding.beam_size == 1:
         return single_path_search(model, encoded, decoding)
     return beam_search(model, encoded, decoding)
+
+
+class ClassedSources(NamedTuple):
+    """A model's encoded sources with each token's content-word class, both
+    following the hypotheses (SourceRows)."""
+
+    encoded: Any  # the model's SourceRows
+    classes: Tensor  # N×T, each source token's class
+
+    @property
+    def source_ids(self) -> Tensor:
+        return self.encoded.source_ids
+
+    @property
+    def mask(self) -> Tensor:
+        return self.encoded.mask
+
+    def select(self, rows: Tensor) -> "ClassedSources":
+        return ClassedSources(self.encoded.select(rows), self.classes[rows])
+
+
+class UnfaithfulPenalty:
+    """A StepModel whose next-token probability of each vocabulary word
+    that is a content word its row's source lacks is multiplied by
+    exp(-weight): `weight` off its log-probability. Copy-only ids are in
+    the source by construction. Reads ClassedSources."""
+
+    def __init__(self, model: StepModel, vocab_classes: Tensor, weight: float):
+        self.model = model
+        self.vocab_classes = vocab_classes  # V
+        self.n_classes = (
+            int(vocab_classes.max().item()) + 1 if len(vocab_classes) else 0
+        )
+        self.factor = math.exp(-weight)
+
+    def start(self, encoded: ClassedSources) -> Tuple[Tensor, Any]:
+        return self.model.start(encoded.encoded)
+
+    def next_probs(
+        self, tokens: Tensor, state: Any, encoded: ClassedSources
+    ) -> Tuple[Tensor, Any]:
+        probs, state = self.model.next_probs(tokens, state, encoded.encoded)
+        unfaithful = self.unfaithful(encoded.classes)  # N×V
+        vocab_size = unfaithful.shape[1]
+        probs[:, :vocab_size] *= torch.where(unfaithful, self.factor, 1.0).to(probs)
+        return probs, state
+
+    def unfaithful(self, source_classes: Tensor) -> Tensor:
+        """N×V: whether each vocabulary word is a content word that each
+        row's source (N×T classes) lacks."""
+        n_rows = source_classes.shape[0]
+        # slot 0 stands for NO_CLASS, so the function words are "present"
+        present = source_classes.new_zeros(
+            (n_rows, self.n_classes + 1), dtype=torch.bool
+        )
+        present.scatter_(1, source_classes + 1, True)
+        present[:, 0] = True
+        slots = (self.vocab_classes + 1).unsqueeze(0).expand(n_rows, -1)  # N×V
+        return ~present.gather(1, slots)
+
+    def empty_source_log_probs(self, target_ids: Tensor) -> Tensor:
+        # MMI's p(T) is the model's own, unpenalised
+        return self.model.empty_source_log_probs(target_ids)
 
 
 def length_normalizer(lengths: Tensor, alpha: float) -> Tensor:

@@ -22,7 +22,7 @@ from ..settings import check_text
 from .attention import AttentionSettings, Memory, attention_kind
 from .decoding import BeamSearch, Decoding
 from .initialization import initialize_weights
-from .search import decode
+from .search import ContentClasses, decode
 from .vocab import BOS_ID, PAD_ID, UNK_ID
 
 # A forked process (nlp.pipe(n_process=N)) inherits torch's thread pool in a
@@ -56,11 +56,12 @@ class LossInputs(NamedTuple):
 
 class GenerationInputs(NamedTuple):
     """What a search reads: sampling needs B×n_best×max_length uniforms
-    (`decoding.sampling_uniforms`)."""
+    (`decoding.sampling_uniforms`), unfaithful_penalty the content classes."""
 
     sources: Sources
     decoding: Decoding
     uniforms: Optional[Tensor] = None
+    content_classes: Optional[ContentClasses] = None
 
 
 class AlignmentInputs(NamedTuple):
@@ -454,7 +455,13 @@ class AttentionalSeq2SeqModule(nn.Module):
             if not self.attends:
                 raise ValueError("coverage_penalty needs a model with attention.")
         with evaluating(self):
-            return decode(self, self.encode(inputs.sources), decoding, inputs.uniforms)
+            return decode(
+                self,
+                self.encode(inputs.sources),
+                decoding,
+                inputs.uniforms,
+                inputs.content_classes,
+            )
 
     def empty_source_log_probs(self, target_ids: Tensor) -> Tensor:
         """log p(T): the summed log-probability of each of the N×L target ids

@@ -451,7 +451,11 @@ class TransformerSeq2SeqModule(nn.Module):
         dropout off: B×K×L ids (PAD after EOS) and their B×K scores."""
         with evaluating(self):
             return search_decode(
-                self, self.encode(inputs.sources), inputs.decoding, inputs.uniforms
+                self,
+                self.encode(inputs.sources),
+                inputs.decoding,
+                inputs.uniforms,
+                inputs.content_classes,
             )
 
     def empty_source_log_probs(self, target_ids: Tensor) -> Tensor:

@@ -69,6 +69,7 @@ class Decoding(BaseModel):
     min_length: Optional[int] = None
     length_penalty: Optional[float] = None
     no_repeat_ngram_size: Optional[int] = None
+    unfaithful_penalty: Optional[float] = None
     attention: bool = False
 
     def overrides(self, names: Tuple[str, ...]) -> dict:

@@ -29,6 +29,7 @@ SUMMARIZE_SETTINGS = (
     "min_length",
     "length_penalty",
     "no_repeat_ngram_size",
+    "unfaithful_penalty",
 )
 REPLY_SETTINGS = SUMMARIZE_SETTINGS + (
     "decoding",
