@@ -17,9 +17,14 @@ from spacy_seq2seq.faithfulness import (
     mean_faithfulness,
 )
 from spacy_seq2seq.model.architectures import torch_module
-from spacy_seq2seq.model.decoding import BeamSearch, Sampling, changed_decoding
+from spacy_seq2seq.model.decoding import (
+    BeamSearch,
+    Sampling,
+    changed_decoding,
+    sampling_uniforms,
+)
 from spacy_seq2seq.model.search import ContentClasses as SearchClasses
-from spacy_seq2seq.model.search import decode, sampling_uniforms
+from spacy_seq2seq.model.search import decode
 from spacy_seq2seq.model.vocab import BOS_ID, EOS_ID
 from spacy_seq2seq.settings import SettingError
 
