@@ -1,10 +1,13 @@
-"""Server-side conversations, bounded in number and age."""
+"""Server-side conversations, bounded in number and age, one message of a
+conversation at a time."""
 
+import asyncio
 import time
 import uuid
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import AsyncIterator, Callable, Dict, List, Optional, Tuple
 
 
 @dataclass
@@ -34,6 +37,9 @@ class ConversationStore:
         self.clock = clock
         # least recently used first
         self._conversations: "OrderedDict[str, StoredConversation]" = OrderedDict()
+        # a lock per conversation with a message in progress, and how many
+        # messages hold or wait for it
+        self._locks: Dict[str, Tuple[asyncio.Lock, int]] = {}
 
     def __len__(self) -> int:
         self._expire()
@@ -58,6 +64,29 @@ class ConversationStore:
             return None
         self._touch(conversation_id)
         return list(conversation.turns)
+
+    @asynccontextmanager
+    async def taking_turn(
+        self, conversation_id: Optional[str]
+    ) -> AsyncIterator[Tuple[str, Optional[List[str]]]]:
+        """The conversation's id and turns so far (None if it is not open),
+        a new one's when `conversation_id` is None. Messages to the same
+        conversation take turns: the next gets the turns after this one's
+        exchange is added (within the block), so each reply reads the
+        exchanges before it, in the order they are stored."""
+        if conversation_id is None:
+            conversation_id = self.create()
+        lock, users = self._locks.get(conversation_id, (asyncio.Lock(), 0))
+        self._locks[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield conversation_id, self.turns(conversation_id)
+        finally:
+            lock, users = self._locks[conversation_id]
+            if users == 1:
+                del self._locks[conversation_id]
+            else:
+                self._locks[conversation_id] = (lock, users - 1)
 
     def add(self, conversation_id: str, *turns: str) -> None:
         """Add turns to an open conversation (one deleted meanwhile stays
