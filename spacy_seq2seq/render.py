@@ -26,8 +26,8 @@ def render_attention(
     """Render the attention stored on a doc (by a seq2seq component with
     `store_attention = true`) as a self-contained HTML page: the source
     tokens across, the generated tokens down, each cell shaded by the weight
-    the decoder gave that source token, and each generated token's copy
-    probability. Like displaCy, in Jupyter (or with jupyter=True) the heatmap
+    the decoder gave that source token, and at each generated token the copy
+    gate (1 - p_gen, the weight given to copying from the source). Like displaCy, in Jupyter (or with jupyter=True) the heatmap
     is displayed and None returned; otherwise the HTML is returned.
 
     field: the component's target field ("summary", "response"); by default
@@ -68,6 +68,9 @@ def attention_field(doc: Doc) -> str:
     return fields[0]
 
 
+COPY_GATE = "1 - p_gen: the weight of copying from the source at this step"
+
+
 def heatmap(attention: Dict[str, Any], field: str) -> str:
     source: List[str] = attention["source"]
     target: List[str] = attention["target"]
@@ -93,9 +96,10 @@ def heatmap(attention: Dict[str, Any], field: str) -> str:
     return (
         '<table class="s2s-attention">'
         f"<caption>doc._.{html.escape(field)}: attention of each generated token "
-        "(rows) over the source tokens (columns); copy: the probability the "
-        "token was copied from the source</caption>"
-        f'<tr><th></th>{header}<th class="s2s-copy">copy</th></tr>'
+        "(rows) over the source tokens (columns); copy gate: 1 - p_gen, the "
+        "weight the pointer-generator gave copying from the source at that "
+        "step (0 without copy), not whether the word came from the source</caption>"
+        f'<tr><th></th>{header}<th class="s2s-copy" title="{COPY_GATE}">copy gate</th></tr>'
         + "".join(rows)
         + "</table>"
     )

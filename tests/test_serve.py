@@ -440,7 +440,7 @@ def test_serve_command_says_what_is_wrong_with_the_model(tmp_path):
 @pytest.mark.slow
 @pytest.mark.ray
 def test_ray_serve_with_two_replicas_answers_as_the_embedded_server(trained, tmp_path):
-    """Starts a local Ray instance (2 decoder replicas) on 127.0.0.1."""
+    """Starts a local Ray instance (2 server replicas) on 127.0.0.1."""
     ray = pytest.importorskip("ray", reason="Ray Serve needs the ray extra")
     from ray import serve
 
@@ -471,7 +471,7 @@ def test_ray_serve_with_two_replicas_answers_as_the_embedded_server(trained, tmp
             num_gpus_per_replica=0,
         )
         serve.run(app, name=APP_NAME, route_prefix="/")
-        status = serve.status().applications[APP_NAME].deployments["Decoder"]
+        status = serve.status().applications[APP_NAME].deployments["Server"]
         assert status.replica_states.get("RUNNING") == 2
         responses = post_all(f"http://127.0.0.1:{port}", requests)
         assert [r.status_code for r in responses] == [200] * len(requests)

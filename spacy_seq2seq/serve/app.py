@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .batcher import Batcher
-from .conversations import ConversationStore
+from .conversations import Conversations, ConversationStore
 from .dispatch import Decode, Dispatcher
 from .errors import BodyLimit, install_error_handlers
 from .routes import (
@@ -32,7 +32,7 @@ def create_app(
     decode: Decode,
     *,
     lifespan: Optional[Callable[[FastAPI], Any]] = None,
-    conversations: Optional[ConversationStore] = None,
+    conversations: Optional[Conversations] = None,
 ) -> FastAPI:
     """The app serving one component: `decode` decodes one task. Raises a
     ValueError if the component's own settings break the server's limits."""

@@ -7,7 +7,40 @@ import uuid
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Dict, List, Optional, Tuple
+from typing import (
+    AsyncContextManager,
+    AsyncIterator,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+)
+
+
+class Conversations(Protocol):
+    """Where the server keeps its conversations: a ConversationStore in the
+    embedded server, one shared by every replica on Ray Serve."""
+
+    def taking_turn(
+        self, conversation_id: Optional[str]
+    ) -> AsyncContextManager["Turn"]: ...
+
+    async def remove(self, conversation_id: str) -> bool: ...
+
+
+@dataclass
+class Turn:
+    """A message's turn in a conversation: the turns before it (None: no
+    open conversation has the id), and the exchange to add."""
+
+    id: str
+    turns: Optional[List[str]]
+    added: Tuple[str, ...] = ()
+
+    def add(self, *turns: str) -> None:
+        self.added += turns
 
 
 @dataclass
@@ -66,13 +99,12 @@ class ConversationStore:
         return list(conversation.turns)
 
     @asynccontextmanager
-    async def taking_turn(
-        self, conversation_id: Optional[str]
-    ) -> AsyncIterator[Tuple[str, Optional[List[str]]]]:
-        """The conversation's id and turns so far (None if it is not open),
-        a new one's when `conversation_id` is None. Messages to the same
-        conversation take turns: the next gets the turns after this one's
-        exchange is added (within the block), so each reply reads the
+    async def taking_turn(self, conversation_id: Optional[str]) -> AsyncIterator["Turn"]:
+        """A message's turn in the conversation (a new one when
+        `conversation_id` is None): its id and turns so far (None if it is
+        not open). Messages to one conversation take turns: the exchange
+        added to the Turn is stored when the block ends without an error,
+        before the next message gets its turns, so each reply reads the
         exchanges before it, in the order they are stored."""
         if conversation_id is None:
             conversation_id = self.create()
@@ -80,13 +112,19 @@ class ConversationStore:
         self._locks[conversation_id] = (lock, users + 1)
         try:
             async with lock:
-                yield conversation_id, self.turns(conversation_id)
+                turn = Turn(conversation_id, self.turns(conversation_id))
+                yield turn
+                self.add(conversation_id, *turn.added)
         finally:
             lock, users = self._locks[conversation_id]
             if users == 1:
                 del self._locks[conversation_id]
             else:
                 self._locks[conversation_id] = (lock, users - 1)
+
+    async def remove(self, conversation_id: str) -> bool:
+        """Forget the conversation; False if it was not open."""
+        return self.delete(conversation_id)
 
     def add(self, conversation_id: str, *turns: str) -> None:
         """Add turns to an open conversation (one deleted meanwhile stays

@@ -61,8 +61,20 @@ def error_json(error: Dict[str, Any]) -> Dict[str, Any]:
 
 async def bad_request(request: Request, exc: RequestValidationError) -> Response:
     """422 naming the field; 400 for a body that is not JSON."""
-    errors = exc.errors()
-    for error in errors:
+    errors = list(exc.errors())
+    for i, error in enumerate(errors):
+        if (
+            error.get("type") == "string_unicode"
+            and tuple(error.get("loc", ())) == ("body",)
+            and isinstance(error.get("input"), str)
+        ):
+            # pydantic's error for a key with a lone surrogate, at ("body",)
+            errors[i] = {
+                "loc": (*error["loc"], error["input"]),
+                "msg": "a field name with a lone surrogate is not text",
+                "type": "string_unicode",
+            }
+            continue
         if error.get("type") == "json_invalid":
             return JSONResponse({"detail": "The body is not valid JSON."}, 400)
         if tuple(error.get("loc", ())) == ("body",) and isinstance(

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from ..render import STYLE, heatmap
 from ..settings import SettingError
-from .conversations import ConversationStore
+from .conversations import Conversations
 from .dispatch import Dispatcher
 from .errors import Utf8JsonRoute, unprocessable
 from .schema import (
@@ -128,7 +128,7 @@ def summarize_router(spec: ServingSpec, dispatcher: Dispatcher) -> APIRouter:
 
 
 def reply_router(
-    spec: ServingSpec, dispatcher: Dispatcher, conversations: ConversationStore
+    spec: ServingSpec, dispatcher: Dispatcher, conversations: Conversations
 ) -> APIRouter:
     """POST /v1/reply and DELETE /v1/conversations/{id}."""
     router = APIRouter(prefix=PREFIX, route_class=Utf8JsonRoute)
@@ -155,23 +155,22 @@ def reply_router(
         message = body.message
         assert message is not None
         checks.lengths("message", [message])
-        async with conversations.taking_turn(body.conversation_id) as (id_, turns):
-            if turns is None:
+        async with conversations.taking_turn(body.conversation_id) as turn:
+            if turn.turns is None:
                 raise HTTPException(
                     404,
-                    f"No open conversation '{id_}' (it expired, was deleted or "
-                    "never was): send the message without conversation_id to "
+                    f"No open conversation '{turn.id}' (it expired, was deleted "
+                    "or never was): send the message without conversation_id to "
                     "start a new one.",
                 )
-            decoded = await answer(
-                request, body, decoding, turns + [message], "message"
-            )
-            conversations.add(id_, message, decoded.text)
-        return reply_response(decoded, id_)
+            turns = turn.turns + [message]
+            decoded = await answer(request, body, decoding, turns, "message")
+            turn.add(message, decoded.text)
+        return reply_response(decoded, turn.id)
 
     @router.delete("/conversations/{conversation_id}", status_code=204)
     async def delete_conversation(conversation_id: str) -> Response:
-        if not conversations.delete(conversation_id):
+        if not await conversations.remove(conversation_id):
             raise HTTPException(404, f"No open conversation '{conversation_id}'.")
         return Response(status_code=204)
 
