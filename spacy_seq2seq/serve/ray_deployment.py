@@ -165,6 +165,9 @@ def build_app(
         max_ongoing_requests=limits.max_queue,
         max_queued_requests=limits.max_queue,
         ray_actor_options={"num_cpus": 1, "num_gpus": num_gpus_per_replica},
+        # a log line per request, shipped to the driver, costs the replicas
+        # CPU that decoding needs; errors are still logged
+        logging_config={"enable_access_log": False},
     ).bind(model, component, limits, num_gpus_per_replica > 0, keeper)
 
 
