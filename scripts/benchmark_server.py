@@ -4,7 +4,7 @@
 
 Decodes the texts offline with `nlp.pipe` first (docs/s), then starts
 `python -m spacy_seq2seq serve MODEL` on 127.0.0.1 (with --ray, on a local
-Ray instance), sends single-text requests from `--clients` concurrent
+Ray instance; with --both, the embedded server and then Ray Serve), sends single-text requests from `--clients` concurrent
 clients until `--requests` are answered or `--time-limit` passes, stops the
 server, and prints requests/s, p50/p95/p99 latency, errors and the ratio of
 the server's throughput to the offline docs/s. DATA: the project's JSONL
@@ -39,8 +39,12 @@ def main(
     requests: int = typer.Option(5000, help="Requests to send in all"),
     clients: int = typer.Option(64, help="Concurrent clients"),
     texts: int = typer.Option(1000, help="Distinct texts, sent in turn"),
-    max_batch_size: int = typer.Option(32, help="The server's --max-batch-size"),
-    max_wait_ms: float = typer.Option(10.0, help="The server's --max-wait-ms"),
+    max_batch_size: int = typer.Option(
+        Limits().max_batch_size, help="The server's --max-batch-size"
+    ),
+    max_wait_ms: float = typer.Option(
+        Limits().max_wait_ms, help="The server's --max-wait-ms"
+    ),
     time_limit: float = typer.Option(
         900.0, help="Stop sending after this many seconds"
     ),
@@ -67,8 +71,15 @@ def main(
     rows = []
     for on_ray in servers:
         figures = serve_and_load(
-            model, path, bodies, requests, clients, time_limit, on_ray,
-            replicas, [max_batch_size, max_wait_ms, max_queue],
+            model,
+            path,
+            bodies,
+            requests,
+            clients,
+            time_limit,
+            on_ray,
+            replicas,
+            [max_batch_size, max_wait_ms, max_queue],
         )
         figures["offline_docs_per_s"] = offline_by_thread
         figures["ratio_to_offline"] = round(figures["requests_per_s"] / offline, 2)

@@ -88,14 +88,16 @@ def serve(
         help="Texts waiting or decoding at once; past it a request gets 503",
     ),
     max_wait_ms: float = typer.Option(
-        LIMITS.max_wait_ms, help="How long a batch waits for more requests after its first"
+        LIMITS.max_wait_ms,
+        help="How long a batch waits for more requests after its first",
     ),
     max_chars: int = typer.Option(LIMITS.max_chars, help="Characters a text may have"),
     component: Optional[str] = typer.Option(
         None, help="The seq2seq component to serve, if the pipeline has several"
     ),
     max_beam_size: int = typer.Option(
-        LIMITS.max_beam_size, help="Largest beam_size / n_best / candidates a request may ask"
+        LIMITS.max_beam_size,
+        help="Largest beam_size / n_best / candidates a request may ask",
     ),
     max_length: int = typer.Option(
         LIMITS.max_length, help="Largest max_length a request may ask"
@@ -125,6 +127,7 @@ def serve(
             exits=1,
         )
     from .serve.server import serve as run_server
+
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:

@@ -798,9 +798,18 @@ def test_nan_and_infinity_are_a_422_naming_the_field(summarizer_server, body, fi
         ("/v1/summarize", b"[" * 100_000 + b"]" * 100_000),
         ("/v1/summarize", b'{"texts": ["a"]}' + b" " * 10 + b"x"),
         ("/v1/summarize", b'{"texts": ["\\u0000\\u001b[2J"]}'),
-        ("/v1/render/attention", b'{"source": ["\\ud800"], "target": [], "weights": [], "copy": []}'),
-        ("/v1/render/attention", b'{"source": ["a"], "target": ["b"], "weights": [[NaN]], "copy": [Infinity]}'),
-        ("/v1/render/attention", b'{"source": ["a"], "target": ["b"], "weights": [[1, 2]], "copy": [1]}'),
+        (
+            "/v1/render/attention",
+            b'{"source": ["\\ud800"], "target": [], "weights": [], "copy": []}',
+        ),
+        (
+            "/v1/render/attention",
+            b'{"source": ["a"], "target": ["b"], "weights": [[NaN]], "copy": [Infinity]}',
+        ),
+        (
+            "/v1/render/attention",
+            b'{"source": ["a"], "target": ["b"], "weights": [[1, 2]], "copy": [1]}',
+        ),
         ("/v1/reply", b'{"turns": ["hi"]}'),
         ("/v1/conversations/%ED%A0%80", b""),
     ],
@@ -915,7 +924,9 @@ def test_a_request_whose_client_has_gone_is_not_decoded(trained):
     import httpx
 
     gate = Gate()
-    service, app, server = served(trained[0], wrap=gate, max_batch_size=1, max_wait_ms=0)
+    service, app, server = served(
+        trained[0], wrap=gate, max_batch_size=1, max_wait_ms=0
+    )
     with server as url:
 
         async def send():

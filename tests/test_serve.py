@@ -5,11 +5,13 @@ import subprocess
 import sys
 import time
 import typing
+from pathlib import Path
 from typing import Any, Dict, List
 
 import httpx
 import numpy
 import pytest
+import srsly
 from spacy.language import Language
 
 from spacy_seq2seq.batch.local_ray import init_ray
@@ -661,3 +663,21 @@ def test_ray_conversations_take_turns_across_replicas():
     assert seen == [[], stored[:2], stored[:4]]
     assert asyncio.run(shared.remove(conversation_id))
     assert keeper.store.turns(conversation_id) is None
+
+
+@pytest.mark.slow
+def test_benchmark_server_script_runs_on_a_tiny_budget(trained, tmp_path):
+    """scripts/benchmark_server.py end to end (starts a server: ~30 s)."""
+    pytest.importorskip("aiohttp", reason="the load client needs the bench extra")
+    trained.nlp.to_disk(tmp_path / "model")
+    data = tmp_path / "pairs.jsonl"
+    srsly.write_jsonl(data, [{"text": t, "summary": ""} for t in texts_of(trained, 5)])
+    script = Path(__file__).resolve().parent.parent / "scripts" / "benchmark_server.py"
+    command = [sys.executable, str(script), str(tmp_path / "model"), str(data)]
+    command += ["--requests", "20", "--clients", "4", "--texts", "5"]
+    command += ["--output", str(tmp_path / "figures.json")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = srsly.read_json(tmp_path / "figures.json")
+    assert figures["server"] == "embedded" and figures["errors"] == 0
+    assert figures["requests"] == 20 and figures["requests_per_s"] > 0

@@ -99,7 +99,9 @@ class ConversationStore:
         return list(conversation.turns)
 
     @asynccontextmanager
-    async def taking_turn(self, conversation_id: Optional[str]) -> AsyncIterator["Turn"]:
+    async def taking_turn(
+        self, conversation_id: Optional[str]
+    ) -> AsyncIterator["Turn"]:
         """A message's turn in the conversation (a new one when
         `conversation_id` is None): its id and turns so far (None if it is
         not open). Messages to one conversation take turns: the exchange

@@ -30,11 +30,11 @@ def unprocessable(field: str, message: str) -> RequestValidationError:
     )
 
 
-def json_safe(value: Any) -> Any:
+def json_safe(value: Any, max_chars: Optional[int] = None) -> Any:
     """The value as strict JSON can carry it in UTF-8: a non-finite float
     as its name ("nan", "inf"), a string with a lone surrogate with it
-    escaped ("\\ud800"), anything else JSON lacks as its repr, and long
-    strings cut."""
+    escaped ("\\ud800"), anything else JSON lacks as its repr; strings cut
+    at max_chars."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     if isinstance(value, (bool, int, float)) or value is None:
@@ -42,21 +42,28 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="backslashreplace")
     if isinstance(value, str):
-        if len(value) > MAX_ECHO_CHARS:
-            value = value[:MAX_ECHO_CHARS] + "…"
+        if max_chars is not None and len(value) > max_chars:
+            value = value[:max_chars] + "…"
         return value.encode("utf-8", errors="backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {str(json_safe(k)): json_safe(v) for k, v in value.items()}
+        return {
+            str(json_safe(k, max_chars)): json_safe(v, max_chars)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return json_safe(repr(value))
+        return [json_safe(v, max_chars) for v in value]
+    return json_safe(repr(value), max_chars)
 
 
 def error_json(error: Dict[str, Any]) -> Dict[str, Any]:
-    """One validation error as FastAPI shows it (loc, msg, type, input),
-    safe to encode."""
-    shown = {key: error[key] for key in ("loc", "msg", "type", "input") if key in error}
-    return json_safe(shown)
+    """One validation error as FastAPI shows it (loc, msg, type, and the
+    input, cut short), safe to encode."""
+    shown = json_safe(
+        {key: error[key] for key in ("loc", "msg", "type") if key in error}
+    )
+    if "input" in error:
+        shown["input"] = json_safe(error["input"], MAX_ECHO_CHARS)
+    return shown
 
 
 async def bad_request(request: Request, exc: RequestValidationError) -> Response:
@@ -144,7 +151,8 @@ def check_utf8(body: bytes) -> None:
         body.decode("utf-8")
     except UnicodeDecodeError as e:
         raise HTTPException(
-            400, f"The body is not UTF-8 (byte {e.start}: {body[e.start]:#04x}). {NOT_JSON}"
+            400,
+            f"The body is not UTF-8 (byte {e.start}: {body[e.start]:#04x}). {NOT_JSON}",
         )
     nul = body.find(b"\x00")
     if nul >= 0:

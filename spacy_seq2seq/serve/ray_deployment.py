@@ -94,7 +94,9 @@ class ConversationKeeper:
         )
         self.turns: dict = {}  # conversation id: (the open block, its end)
 
-    async def begin(self, conversation_id: Optional[str]) -> Tuple[str, Optional[List[str]]]:
+    async def begin(
+        self, conversation_id: Optional[str]
+    ) -> Tuple[str, Optional[List[str]]]:
         block = self.store.taking_turn(conversation_id)
         turn = await asyncio.wait_for(block.__aenter__(), TURN_TIMEOUT_S)
         ended = asyncio.get_running_loop().create_future()

@@ -94,7 +94,9 @@ def draw_attention(attention: Attention, field: str) -> str:
             "weights", f"must be {n_target} × {n_source} (target × source)"
         )
     if len(attention["copy"]) != n_target:
-        raise unprocessable("copy", f"must have {n_target} values, one per target token")
+        raise unprocessable(
+            "copy", f"must have {n_target} values, one per target token"
+        )
     copy = numpy.asarray(attention["copy"], dtype="float32")
     return heatmap({**attention, "weights": weights, "copy": copy}, field)
 
@@ -135,7 +137,11 @@ def reply_router(
     checks = Checks(spec)
 
     async def answer(
-        request: Request, body: ReplyRequest, decoding: Any, turns: List[str], field: str
+        request: Request,
+        body: ReplyRequest,
+        decoding: Any,
+        turns: List[str],
+        field: str,
     ) -> Any:
         """The decoded reply to these turns."""
         task = DecodeTask(spec.reply_context(turns), decoding, body.attention)
@@ -184,4 +190,3 @@ def reply_response(decoded: Any, conversation_id: Any) -> ReplyResponse:
         conversation_id=conversation_id,
         attention=decoded.attention,
     )
-

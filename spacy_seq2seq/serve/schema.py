@@ -14,8 +14,14 @@ import dataclasses
 import typing
 from typing import Any, ClassVar, Dict, List, Literal, Optional, Tuple, Type
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
-from pydantic import model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 from typing_extensions import Annotated, TypedDict
 
 from ..model.decoding import DECODINGS, BeamSearch
@@ -86,7 +92,8 @@ class DecodingRequest(BaseModel):
     settings: ClassVar[Tuple[str, ...]] = ()
 
     attention: bool = Field(
-        False, description="Return what the decoder attended to (/v1/render/attention draws it)"
+        False,
+        description="Return what the decoder attended to (/v1/render/attention draws it)",
     )
 
     def overrides(self) -> Dict[str, Any]:
@@ -107,7 +114,9 @@ def settings_model(task: str) -> Type[DecodingRequest]:
             description = "The kind of decoding; default: the component's"
         else:
             kinds = kinds_with(task, name)
-            description = f"Default: the component's. A setting of {', '.join(kinds)} decoding"
+            description = (
+                f"Default: the component's. A setting of {', '.join(kinds)} decoding"
+            )
         fields[name] = (Optional[annotation], Field(None, description=description))
     model = create_model(  # type: ignore[call-overload]
         f"{task.capitalize()}Settings", __base__=DecodingRequest, **fields

@@ -29,6 +29,7 @@ from .schema import request_settings
 # directory instead.
 DEFAULT_META = ("pipeline", "0.0.0")
 
+
 @dataclass(frozen=True)
 class DecodeTask:
     """One text to decode, with the settings of the request it came in."""
@@ -151,7 +152,9 @@ class Seq2SeqService:
     ) -> None:
         self.nlp = nlp
         meta = nlp.meta
-        self.name = name or f"{meta.get('lang', nlp.lang)}_{meta.get('name', 'pipeline')}"
+        self.name = (
+            name or f"{meta.get('lang', nlp.lang)}_{meta.get('name', 'pipeline')}"
+        )
         self.version = None if name else meta.get("version")
         self.component: Seq2SeqComponent = find_component(nlp, component)
         self.component_name = next(
