@@ -884,13 +884,6 @@ class Gate:
         return gated
 
 
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_a_full_queue_answers_503_with_retry_after(trained):
     import httpx
 
@@ -906,8 +899,7 @@ def test_a_full_queue_answers_503_with_retry_after(trained):
                     )
                     for text in TEXTS
                 ]
-                while app.state.dispatcher.in_flight < 3:
-                    await asyncio.sleep(0.02)
+                await until(lambda: app.state.dispatcher.in_flight == 3)
                 full = await client.post("/v1/summarize", json={"texts": ["one more"]})
                 gate.event.set()
                 return full, await asyncio.gather(*waiting)
@@ -920,6 +912,13 @@ def test_a_full_queue_answers_503_with_retry_after(trained):
     assert "one more" not in gate.texts
 
 
+async def until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 def test_a_request_whose_client_has_gone_is_not_decoded(trained):
     import httpx
 
@@ -927,31 +926,31 @@ def test_a_request_whose_client_has_gone_is_not_decoded(trained):
     service, app, server = served(
         trained[0], wrap=gate, max_batch_size=1, max_wait_ms=0
     )
+    dispatcher = app.state.dispatcher
     with server as url:
 
         async def send():
             async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                # the first request holds the decoder (the gate is shut)
                 first = asyncio.ensure_future(
                     client.post("/v1/summarize", json={"texts": [TEXTS[0]]})
                 )
-                while app.state.dispatcher.in_flight < 1:
-                    await asyncio.sleep(0.02)
-            # a client of its own, closed while its request waits
-            async with httpx.AsyncClient(base_url=url, timeout=60) as leaving:
+                await until(lambda: dispatcher.in_flight == 1)
+                # a client of its own, gone while its request waits
+                leaving = httpx.AsyncClient(base_url=url, timeout=60)
                 gone = asyncio.ensure_future(
                     leaving.post("/v1/summarize", json={"texts": ["abandoned text"]})
                 )
-                while app.state.dispatcher.in_flight < 2:
-                    await asyncio.sleep(0.02)
+                await until(lambda: dispatcher.in_flight == 2)
                 gone.cancel()
-            return first
+                await leaving.aclose()
+                await until(lambda: dispatcher.in_flight == 1)  # seen going
+                gate.event.set()
+                return await first
 
-        asyncio.run(send())
-        # the server sees the disconnect, and nothing is left waiting
-        wait_for(lambda: app.state.dispatcher.in_flight <= 1)
-        gate.event.set()
-        wait_for(lambda: app.state.dispatcher.in_flight == 0)
+        first = asyncio.run(send())
         again = post(url, "/v1/summarize", json={"texts": [TEXTS[1]]})
+    assert first.json()["summaries"] == [trained[1][0]]
     assert again.json()["summaries"] == [trained[1][1]]
     assert "abandoned text" not in gate.texts
 
