@@ -4,7 +4,7 @@
 
 Decodes the texts offline with `nlp.pipe` first (docs/s), then starts
 `python -m spacy_seq2seq serve MODEL` on 127.0.0.1 (with --ray, on a local
-Ray instance), sends single-text requests from `--clients` concurrent
+Ray instance; with --both, the embedded server and then Ray Serve), sends single-text requests from `--clients` concurrent
 clients until `--requests` are answered or `--time-limit` passes, stops the
 server, and prints requests/s, p50/p95/p99 latency, errors and the ratio of
 the server's throughput to the offline docs/s. DATA: the project's JSONL
@@ -39,13 +39,23 @@ def main(
     requests: int = typer.Option(5000, help="Requests to send in all"),
     clients: int = typer.Option(64, help="Concurrent clients"),
     texts: int = typer.Option(1000, help="Distinct texts, sent in turn"),
-    max_batch_size: int = typer.Option(32, help="The server's --max-batch-size"),
-    max_wait_ms: float = typer.Option(10.0, help="The server's --max-wait-ms"),
+    max_batch_size: int = typer.Option(
+        Limits().max_batch_size, help="The server's --max-batch-size"
+    ),
+    max_wait_ms: float = typer.Option(
+        Limits().max_wait_ms, help="The server's --max-wait-ms"
+    ),
     time_limit: float = typer.Option(
         900.0, help="Stop sending after this many seconds"
     ),
     ray: bool = typer.Option(False, "--ray", help="Serve with Ray Serve"),
+    both: bool = typer.Option(
+        False, "--both", help="The embedded server, then Ray Serve, in one run"
+    ),
     replicas: int = typer.Option(2, help="Ray Serve replicas (with --ray)"),
+    max_queue: int = typer.Option(
+        Limits().max_queue, help="The server's --max-queue (503 past it)"
+    ),
     output: Optional[Path] = typer.Option(None, help="Write the figures as JSON"),
 ) -> None:
     service = Seq2SeqService.load(model, limits=Limits(max_batch_size=max_batch_size))
@@ -57,22 +67,48 @@ def main(
         f"Offline nlp.pipe (batch size {max_batch_size}): {offline_by_thread} docs/s"
     )
     del service
+    servers = [False, True] if both else [ray]
+    rows = []
+    for on_ray in servers:
+        figures = serve_and_load(
+            model,
+            path,
+            bodies,
+            requests,
+            clients,
+            time_limit,
+            on_ray,
+            replicas,
+            [max_batch_size, max_wait_ms, max_queue],
+        )
+        figures["offline_docs_per_s"] = offline_by_thread
+        figures["ratio_to_offline"] = round(figures["requests_per_s"] / offline, 2)
+        rows.append(figures)
+        print(json.dumps(figures, indent=2))
+    if both:
+        ratio = rows[1]["requests_per_s"] / max(rows[0]["requests_per_s"], 1e-9)
+        msg.info(f"Ray Serve / embedded throughput: {ratio:.2f}")
+    if output is not None:
+        srsly.write_json(output, rows if both else rows[0])
+
+
+def serve_and_load(
+    model: str,
+    path: str,
+    bodies: List[Dict[str, Any]],
+    requests: int,
+    clients: int,
+    time_limit: float,
+    ray: bool,
+    replicas: int,
+    limits: List[float],
+) -> Dict[str, Any]:
+    """Start the server, load it, stop it: the figures."""
+    max_batch_size, max_wait_ms, max_queue = limits
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "spacy_seq2seq",
-        "serve",
-        model,
-        "--port",
-        str(port),
-    ]
-    command += [
-        "--max-batch-size",
-        str(max_batch_size),
-        "--max-wait-ms",
-        str(max_wait_ms),
-    ]
+    command = [sys.executable, "-m", "spacy_seq2seq", "serve", model]
+    command += ["--port", str(port), "--max-batch-size", str(int(max_batch_size))]
+    command += ["--max-wait-ms", str(max_wait_ms), "--max-queue", str(int(max_queue))]
     if ray:
         command += ["--ray", "--replicas", str(replicas)]
     # with --ray, a Ray instance of its own unless RAY_ADDRESS names one
@@ -81,11 +117,13 @@ def main(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, server, timeout=300.0)
+        # a few requests first: Ray Serve's replicas start their pipelines
+        asyncio.run(run_load(url + path, bodies, 2 * clients, clients, 60.0))
         load = asyncio.run(run_load(url + path, bodies, requests, clients, time_limit))
     finally:
         stop(server)
     latencies, errors, seconds = load
-    figures = {
+    return {
         "model": model,
         "server": f"ray serve, {replicas} replicas" if ray else "embedded",
         "clients": clients,
@@ -93,18 +131,15 @@ def main(
         "errors": len(errors),
         "error_examples": sorted(set(errors))[:5],
         "requests_per_s": round(len(latencies) / seconds, 1),
-        "offline_docs_per_s": offline_by_thread,
-        "ratio_to_offline": round(len(latencies) / seconds / offline, 2),
         **{
             f"p{q}_ms": round(float(numpy.percentile(latencies, q)) * 1000, 1)
             for q in (50, 95, 99)
         },
         "max_batch_size": max_batch_size,
         "max_wait_ms": max_wait_ms,
+        "max_queue": max_queue,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
     }
-    print(json.dumps(figures, indent=2))
-    if output is not None:
-        srsly.write_json(output, figures)
 
 
 def read_requests(

@@ -13,6 +13,8 @@ from wasabi import msg
 
 from .conversation import Conversation, printable
 from .pipeline import load_pipeline, require_pipeline
+from .serve.limits import DEFAULT_LIMITS as LIMITS
+from .serve.limits import Limits
 from .upgrade import upgrade_pipeline
 
 app = typer.Typer(name="spacy_seq2seq", add_completion=False, no_args_is_help=True)
@@ -99,22 +101,34 @@ def serve(
     ),
     host: str = typer.Option("127.0.0.1", help="Address to bind"),
     port: int = typer.Option(8000, help="Port to bind"),
-    max_batch_size: int = typer.Option(32, help="Texts decoded in one batch at most"),
-    max_wait_ms: float = typer.Option(
-        10.0, help="How long a batch waits for more requests after its first"
+    max_batch_size: int = typer.Option(
+        LIMITS.max_batch_size, help="Texts decoded in one batch at most"
     ),
-    max_chars: int = typer.Option(20_000, help="Characters a text may have"),
+    max_queue: int = typer.Option(
+        LIMITS.max_queue,
+        help="Texts waiting or decoding at once; past it a request gets 503",
+    ),
+    max_wait_ms: float = typer.Option(
+        LIMITS.max_wait_ms,
+        help="How long a batch waits for more requests after its first",
+    ),
+    max_chars: int = typer.Option(LIMITS.max_chars, help="Characters a text may have"),
     component: Optional[str] = typer.Option(
         None, help="The seq2seq component to serve, if the pipeline has several"
     ),
     max_beam_size: int = typer.Option(
-        16, help="Largest beam_size / n_best a request may ask"
+        LIMITS.max_beam_size,
+        help="Largest beam_size / n_best / candidates a request may ask",
     ),
-    max_length: int = typer.Option(200, help="Largest max_length a request may ask"),
-    max_turns: int = typer.Option(3, help="Turns the responder reads"),
-    max_conversations: int = typer.Option(1000, help="Conversations kept open at once"),
+    max_length: int = typer.Option(
+        LIMITS.max_length, help="Largest max_length a request may ask"
+    ),
+    max_turns: int = typer.Option(LIMITS.max_turns, help="Turns the responder reads"),
+    max_conversations: int = typer.Option(
+        LIMITS.max_conversations, help="Conversations kept open at once"
+    ),
     conversation_max_age: float = typer.Option(
-        3600.0, help="Seconds an unused conversation is kept"
+        LIMITS.conversation_max_age_s, help="Seconds an unused conversation is kept"
     ),
     gpu_id: int = typer.Option(-1, help="GPU id, or -1 for the CPU (embedded server)"),
     ray: bool = typer.Option(False, "--ray", help="Deploy on Ray Serve"),
@@ -134,13 +148,13 @@ def serve(
             exits=1,
         )
     from .serve.server import serve as run_server
-    from .serve.service import Limits
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     try:
         limits = Limits(
             max_batch_size=max_batch_size,
+            max_queue=max_queue,
             max_wait_ms=max_wait_ms,
             max_chars=max_chars,
             max_beam_size=max_beam_size,

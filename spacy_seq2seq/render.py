@@ -30,8 +30,8 @@ def render_attention(
     """Render the attention stored on a doc (by a seq2seq component with
     `store_attention = true`) as a self-contained HTML page: the source
     tokens across, the generated tokens down, each cell shaded by the weight
-    the decoder gave that source token, and each generated token's copy
-    probability. Like displaCy, in Jupyter (or with jupyter=True) the heatmap
+    the decoder gave that source token, and at each generated token the copy
+    gate (1 - p_gen, the weight given to copying from the source). Like displaCy, in Jupyter (or with jupyter=True) the heatmap
     is displayed and None returned; otherwise the HTML is returned.
 
     field: the component's target field ("summary", "response"); by default
@@ -70,6 +70,9 @@ def attention_field(doc: Doc) -> str:
             "pass field=..."
         )
     return fields[0]
+
+
+COPY_GATE = "1 - p_gen: the weight of copying from the source at this step"
 
 
 def heatmap(attention: Dict[str, Any], field: str) -> str:
@@ -120,16 +123,18 @@ def heatmap(attention: Dict[str, Any], field: str) -> str:
     return (
         '<table class="s2s-attention">'
         f"<caption>doc._.{html.escape(field)}: attention of each generated token "
-        "(rows) over the source tokens (columns); copy: the probability the "
-        "token was copied from the source"
+        "(rows) over the source tokens (columns); copy gate: 1 - p_gen, the "
+        "weight the pointer-generator gave copying from the source at that "
+        "step (0 without copy), not whether the word came from the source"
         + (
-            ", and from which part (its most attended occurrence is outlined)"
+            "; a copied word says which part it came from (its most attended "
+            "occurrence is outlined)"
             if n_document
             else ""
         )
         + "</caption>"
         f"{segments}"
-        f'<tr><th></th>{header}<th class="s2s-copy">copy</th></tr>'
+        f'<tr><th></th>{header}<th class="s2s-copy" title="{COPY_GATE}">copy gate</th></tr>'
         + "".join(rows)
         + "</table>"
     )

@@ -1,10 +1,13 @@
 """Bad input and damaged models, as a hostile user would try them: each gets
 a clear error that says what and where, or is handled correctly."""
 
+import asyncio
 import gzip
 import json
 import pickle
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import List, Tuple
 
@@ -808,3 +811,318 @@ def test_the_training_tables_loss_column_is_not_cut():
     header = out.getvalue().splitlines()[0]
     assert "LOSS SUMMARY" in header and "..." not in header
     assert "3.50" in out.getvalue()
+
+
+# 7. The server: hostile bodies, overload, clients that go away, one
+# conversation's messages at once (the summarizer and responder are tiny;
+# test_serve.py serves trained ones)
+
+SERVER_LIMITS = dict(max_batch_size=4, max_queue=8, max_wait_ms=20, max_chars=500)
+
+
+def served(nlp: Language, wrap=None, **limits):
+    """A running embedded server of the pipeline: (service, app, server);
+    `wrap` wraps its decode_batch."""
+    pytest.importorskip("fastapi", reason="the server needs the serve extra")
+    from spacy_seq2seq.serve.app import embedded_app
+    from spacy_seq2seq.serve.service import Limits, Seq2SeqService
+
+    from .serving import running
+
+    service = Seq2SeqService(nlp, limits=Limits(**{**SERVER_LIMITS, **limits}))
+    if wrap is not None:
+        service.decode_batch = wrap(service.decode_batch)
+    app = embedded_app(service)
+    return service, app, running(app)
+
+
+@pytest.fixture(scope="module")
+def summarizer_server(trained):
+    service, app, server = served(trained[0])
+    with server as url:
+        yield service, app, url
+
+
+def tiny_responder() -> Language:
+    fix_random_seed(0)
+    nlp = tiny_nlp("seq2seq_responder")
+    examples = [make_example(nlp, s, t, "response") for s, t in PAIRS]
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+def post(url: str, path: str, **kwargs):
+    import httpx
+
+    return httpx.post(url + path, timeout=60, **kwargs)
+
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "body,loc",
+    [
+        ('{"texts": ["ok", "bad \\ud800 text"]}', ["body", "texts", 1]),
+        ('{"texts": ["\\udfff"]}', ["body", "texts", 0]),
+        ('{"texts": ["a"], "\\ud800": 1}', ["body", "\\ud800"]),
+    ],
+    ids=["surrogate-in-text", "low-surrogate", "surrogate-key"],
+)
+def test_a_lone_surrogate_is_a_422_naming_the_field(summarizer_server, body, loc):
+    service, app, url = summarizer_server
+    response = post(url, "/v1/summarize", content=body.encode(), headers=JSON)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == loc
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "cp1252"]
+)
+def test_a_body_that_is_not_utf8_is_a_400(summarizer_server, encoding):
+    service, app, url = summarizer_server
+    body = json.dumps({"texts": ["café prices rose"]}, ensure_ascii=False)
+    response = post(url, "/v1/summarize", content=body.encode(encoding), headers=JSON)
+    assert response.status_code == 400
+    assert "UTF-8" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ('{"texts": ["a"], "beam_size": NaN}', "beam_size"),
+        ('{"texts": ["a"], "length_penalty": Infinity}', "length_penalty"),
+        ('{"texts": ["a"], "length_penalty": -Infinity}', "length_penalty"),
+        ('{"texts": NaN}', "texts"),
+        ('{"texts": [Infinity]}', "texts"),
+        ('{"texts": ["a"], "max_length": 1e400}', "max_length"),
+        ('{"texts": ["a"], "beam_size": 100000000000000000000000000}', "beam_size"),
+    ],
+)
+def test_nan_and_infinity_are_a_422_naming_the_field(summarizer_server, body, field):
+    service, app, url = summarizer_server
+    response = post(url, "/v1/summarize", content=body.encode(), headers=JSON)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][1] == field
+
+
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/v1/summarize", b"[]"),
+        ("/v1/summarize", b"null"),
+        ("/v1/summarize", b'"texts"'),
+        ("/v1/summarize", b'{"texts": [null]}'),
+        ("/v1/summarize", b'{"texts": ["a"], "attention": "yes"}'),
+        ("/v1/summarize", b'{"texts": ["a"], "decoding": "sampling"}'),
+        ("/v1/summarize", b"[" * 100_000 + b"]" * 100_000),
+        ("/v1/summarize", b'{"texts": ["a"]}' + b" " * 10 + b"x"),
+        ("/v1/summarize", b'{"texts": ["\\u0000\\u001b[2J"]}'),
+        (
+            "/v1/render/attention",
+            b'{"source": ["\\ud800"], "target": [], "weights": [], "copy": []}',
+        ),
+        (
+            "/v1/render/attention",
+            b'{"source": ["a"], "target": ["b"], "weights": [[NaN]], "copy": [Infinity]}',
+        ),
+        (
+            "/v1/render/attention",
+            b'{"source": ["a"], "target": ["b"], "weights": [[1, 2]], "copy": [1]}',
+        ),
+        ("/v1/reply", b'{"turns": ["hi"]}'),
+        ("/v1/conversations/%ED%A0%80", b""),
+    ],
+)
+def test_no_body_reaches_a_500(summarizer_server, path, body):
+    import httpx
+
+    service, app, url = summarizer_server
+    method = "DELETE" if "conversations" in path else "POST"
+    response = httpx.request(method, url + path, content=body, headers=JSON, timeout=60)
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert response.json()["detail"]
+    assert httpx.get(url + "/v1/health").status_code == 200
+
+
+@Language.component("breaks_on_marker")
+def breaks_on_marker(doc):
+    """Raises on a text with BREAKS in it, as a model broken by it would."""
+    if "BREAKS" in doc.text:
+        raise RuntimeError("the model broke")
+    return doc
+
+
+def test_a_failing_text_fails_only_itself(trained):
+    """A text that breaks the pipeline fails its own request, not the
+    others' decoded in the same batch."""
+    import httpx
+
+    nlp = tiny_nlp()
+    nlp.from_bytes(trained[0].to_bytes())
+    nlp.add_pipe("breaks_on_marker", first=True)
+    gate = Gate(open=True)
+    service, app, server = served(nlp, wrap=gate, max_wait_ms=500)
+    with server as url:
+
+        async def send():
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                bodies = [{"texts": [text]} for text in TEXTS]
+                bodies.append({"texts": [TEXTS[0], "it BREAKS here"]})
+                return await asyncio.gather(
+                    *(client.post("/v1/summarize", json=body) for body in bodies)
+                )
+
+        responses = asyncio.run(send())
+    expected = trained[1]
+    assert max(gate.batch_sizes) > 1  # decoded together
+    assert [r.json()["summaries"] for r in responses[:-1]] == [[s] for s in expected]
+    assert responses[-1].status_code == 500
+    detail = responses[-1].json()["detail"]
+    assert detail.startswith("texts[1]:") and "the model broke" in detail
+
+
+class Gate:
+    """Wraps a decode_batch to wait until the gate opens, recording the
+    size of each batch and the texts decoded."""
+
+    def __init__(self, open: bool = False) -> None:
+        self.event = threading.Event()
+        if open:
+            self.event.set()
+        self.texts: List[str] = []
+        self.batch_sizes: List[int] = []
+
+    def __call__(self, decode_batch):
+        def gated(tasks):
+            self.event.wait(60)
+            self.batch_sizes.append(len(tasks))
+            self.texts.extend(task.text for task in tasks)
+            return decode_batch(tasks)
+
+        return gated
+
+
+def test_a_full_queue_answers_503_with_retry_after(trained):
+    import httpx
+
+    gate = Gate()
+    service, app, server = served(trained[0], wrap=gate, max_batch_size=2, max_queue=3)
+    with server as url:
+
+        async def send():
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                waiting = [
+                    asyncio.ensure_future(
+                        client.post("/v1/summarize", json={"texts": [text]})
+                    )
+                    for text in TEXTS
+                ]
+                await until(lambda: app.state.dispatcher.in_flight == 3)
+                full = await client.post("/v1/summarize", json={"texts": ["one more"]})
+                gate.event.set()
+                return full, await asyncio.gather(*waiting)
+
+        full, answered = asyncio.run(send())
+    assert full.status_code == 503
+    assert int(full.headers["retry-after"]) >= 1
+    assert "--max-queue" in full.json()["detail"]
+    assert [r.json()["summaries"] for r in answered] == [[s] for s in trained[1]]
+    assert "one more" not in gate.texts
+
+
+async def until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def test_a_request_whose_client_has_gone_is_not_decoded(trained):
+    import httpx
+
+    gate = Gate()
+    service, app, server = served(
+        trained[0], wrap=gate, max_batch_size=1, max_wait_ms=0
+    )
+    dispatcher = app.state.dispatcher
+    with server as url:
+
+        async def send():
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                # the first request holds the decoder (the gate is shut)
+                first = asyncio.ensure_future(
+                    client.post("/v1/summarize", json={"texts": [TEXTS[0]]})
+                )
+                await until(lambda: dispatcher.in_flight == 1)
+                # a client of its own, gone while its request waits
+                leaving = httpx.AsyncClient(base_url=url, timeout=60)
+                gone = asyncio.ensure_future(
+                    leaving.post("/v1/summarize", json={"texts": ["abandoned text"]})
+                )
+                await until(lambda: dispatcher.in_flight == 2)
+                gone.cancel()
+                await leaving.aclose()
+                await until(lambda: dispatcher.in_flight == 1)  # seen going
+                gate.event.set()
+                return await first
+
+        first = asyncio.run(send())
+        again = post(url, "/v1/summarize", json={"texts": [TEXTS[1]]})
+    assert first.json()["summaries"] == [trained[1][0]]
+    assert again.json()["summaries"] == [trained[1][1]]
+    assert "abandoned text" not in gate.texts
+
+
+def test_messages_to_one_conversation_are_taken_in_turn():
+    import httpx
+
+    nlp = tiny_responder()
+    service, app, server = served(nlp, max_turns=10, max_wait_ms=200)
+    with server as url:
+        first = post(url, "/v1/reply", json={"message": TEXTS[0]}).json()
+        conversation = first["conversation_id"]
+
+        async def send():
+            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+                return await asyncio.gather(
+                    *(
+                        client.post(
+                            "/v1/reply",
+                            json={"message": text, "conversation_id": conversation},
+                        )
+                        for text in TEXTS[1:]
+                    )
+                )
+
+        replies = {
+            text: response.json()["reply"]
+            for text, response in zip(TEXTS[1:], asyncio.run(send()))
+        }
+        stored = app.state.conversations.turns(conversation)
+    # the stored order is the order they were answered in; each reply read
+    # every exchange before it
+    assert stored[:2] == [TEXTS[0], first["reply"]]
+    assert sorted(stored[2::2]) == sorted(TEXTS[1:])
+    for i in (2, 4):
+        message, reply = stored[i], stored[i + 1]
+        assert replies[message] == reply
+        context = service.spec.reply_context(stored[: i + 1])
+        assert nlp(context)._.response == reply
+
+
+def test_a_configuration_every_request_would_fail_is_refused_at_start(trained):
+    pytest.importorskip("fastapi", reason="the server needs the serve extra")
+    from spacy_seq2seq.serve.service import Limits, Seq2SeqService
+
+    nlp = trained[0]  # beam_size 2, max_length 30
+    with pytest.raises(ValueError, match="beam_size"):
+        Seq2SeqService(nlp, limits=Limits(max_beam_size=1))
+    with pytest.raises(ValueError, match="max_length"):
+        Seq2SeqService(nlp, limits=Limits(max_length=10))
+    with pytest.raises(ValueError, match="max_queue"):
+        Limits(max_batch_size=8, max_queue=4)

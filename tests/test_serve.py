@@ -1,13 +1,17 @@
 import asyncio
+import dataclasses
 import socket
 import subprocess
 import sys
 import time
+import typing
+from pathlib import Path
 from typing import Any, Dict, List
 
 import httpx
 import numpy
 import pytest
+import srsly
 from spacy.language import Language
 
 from spacy_seq2seq.batch.local_ray import init_ray
@@ -207,6 +211,7 @@ def test_attention_is_returned_and_drawn_by_the_server(summarizer, trained):
     html = httpx.post(f"{url}/v1/render/attention", json=attention).text
     cells = len(attention["target"]) * len(attention["source"])
     assert html.count('class="s2s-weight"') == cells
+    assert ">copy gate</th>" in html  # what the column shows
     attention["copy"] = attention["copy"][:-1]
     bad = httpx.post(f"{url}/v1/render/attention", json=attention)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "copy"]
@@ -221,6 +226,114 @@ def test_health_and_info_describe_the_pipeline(summarizer):
     assert info["decoding"]["beam_size"] == service.component.decoding.beam_size
     assert info["limits"]["max_batch_size"] == LIMITS.max_batch_size
     assert "/v1/summarize" in httpx.get(f"{url}/openapi.json").json()["paths"]
+
+
+def test_each_tasks_openapi_lists_its_routes_only(summarizer, responder):
+    summarize_paths = httpx.get(f"{summarizer[1]}/openapi.json").json()["paths"]
+    reply_paths = httpx.get(f"{responder[1]}/openapi.json").json()["paths"]
+    common = {"/v1/health", "/v1/info", "/v1/render/attention"}
+    assert set(summarize_paths) == common | {"/v1/summarize"}
+    assert set(reply_paths) == common | {
+        "/v1/reply",
+        "/v1/conversations/{conversation_id}",
+    }
+    assert httpx.get(f"{summarizer[1]}/docs").status_code == 200
+
+
+def test_the_request_settings_are_the_decoding_blocks_fields():
+    """Adding a setting to a decoding block adds it to the API; a setting
+    the API takes that no block has, or with another type, fails here."""
+    from spacy_seq2seq.model.decoding import DECODINGS, MMIRerank, Sampling
+    from spacy_seq2seq.serve.schema import (
+        NOT_REQUEST_SETTINGS,
+        ReplyRequest,
+        SummarizeRequest,
+    )
+
+    def fields_of(*kinds):
+        hints = {}
+        for kind in kinds:
+            for field in dataclasses.fields(kind):
+                hints[field.name] = typing.get_type_hints(kind)[field.name]
+        return hints
+
+    expected = {
+        "summarize": fields_of(BeamSearch),
+        "reply": fields_of(BeamSearch, Sampling, MMIRerank),
+    }
+    for task, model in (("summarize", SummarizeRequest), ("reply", ReplyRequest)):
+        settings = {
+            name: hint
+            for name, hint in expected[task].items()
+            if name not in NOT_REQUEST_SETTINGS[task]
+        }
+        if task == "reply":
+            assert typing.get_args(
+                typing.get_args(model.model_fields["decoding"].annotation)[0]
+            ) == tuple(DECODINGS)
+        assert set(model.settings) - {"decoding"} == set(settings)
+        for name, hint in settings.items():
+            assert model.model_fields[name].annotation == typing.Optional[hint], name
+    assert set(SummarizeRequest.model_fields) == set(SummarizeRequest.settings) | {
+        "texts",
+        "attention",
+    }
+
+
+def test_every_setting_a_request_may_change_is_decoded(summarizer, responder):
+    """Each setting the API takes, at its block's default, is a 200 with
+    the text of those settings."""
+    from spacy_seq2seq.model.decoding import DECODINGS
+    from spacy_seq2seq.serve.schema import ReplyRequest, SummarizeRequest
+
+    service, url = summarizer
+    text = "oil prices rose sharply on monday ."
+    for name in SummarizeRequest.settings:
+        value = getattr(BeamSearch(), name)
+        body = {"texts": [text], name: value}
+        response = httpx.post(f"{url}/v1/summarize", json=body, timeout=60)
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["summaries"] == [
+            decode_alone(service, text, **{name: value})._.summary
+        ]
+    service, url = responder
+    for name in ReplyRequest.settings:
+        if name == "decoding":
+            continue
+        kind = next(k for k in DECODINGS.values() if hasattr(k(), name))
+        value = getattr(kind(), name)
+        body = {"turns": [text], "decoding": kind.name, name: value}
+        response = httpx.post(f"{url}/v1/reply", json=body, timeout=60)
+        assert response.status_code == 200, (name, response.text)
+
+
+def test_the_serve_commands_defaults_are_the_limits():
+    import inspect
+
+    from spacy_seq2seq import cli
+
+    defaults = dataclasses.asdict(Limits())
+    parameters = inspect.signature(cli.serve).parameters
+    flags = {"conversation_max_age": "conversation_max_age_s"}
+    for name, parameter in parameters.items():
+        if flags.get(name, name) in defaults:
+            assert parameter.default.default == defaults[flags.get(name, name)], name
+    assert {flags.get(n, n) for n in parameters} >= set(defaults)
+
+
+def test_a_pipeline_directory_without_a_name_is_named_by_its_directory(
+    trained, tmp_path
+):
+    path = tmp_path / "headlines" / "model-best"
+    path.parent.mkdir()
+    trained.nlp.to_disk(path)
+    service = Seq2SeqService.load(str(path), limits=LIMITS)
+    assert (trained.nlp.meta["name"], trained.nlp.meta["version"]) == (
+        "pipeline",
+        "0.0.0",
+    )
+    assert service.spec.info()["name"] == "headlines/model-best"
+    assert service.spec.info()["version"] is None
 
 
 @pytest.mark.parametrize(
@@ -314,15 +427,17 @@ def test_a_bad_body_gets_a_4xx_with_a_message(summarizer, content, headers, stat
     assert httpx.get(f"{url}/v1/health").status_code == 200
 
 
-def test_a_failing_batch_fails_only_its_requests(summarizer, trained):
+def test_a_failing_text_fails_only_its_request(summarizer, trained):
     service, url = summarizer
     texts = texts_of(trained, 3)
-    # the poisoned text's settings differ from the others': another batch
-    requests = [("/v1/summarize", {"texts": ["POISON " + texts[0]], "beam_size": 2})]
+    # the same settings as the others': the same batch, decoded again text by text
+    requests = [("/v1/summarize", {"texts": [texts[1], "POISON " + texts[0]]})]
     requests += [("/v1/summarize", {"texts": [text]}) for text in texts]
+    service.batch_sizes.clear()
     responses = post_all(url, requests)
     assert responses[0].status_code == 500
-    assert "poisoned batch" in responses[0].json()["detail"]
+    detail = responses[0].json()["detail"]
+    assert detail.startswith("texts[1]: ") and "poisoned batch" in detail
     expected = [doc._.summary for doc in trained.nlp.pipe(texts)]
     assert [r.json()["summaries"][0] for r in responses[1:]] == expected
     # and the server keeps serving, with the component's own settings
@@ -440,7 +555,7 @@ def test_serve_command_says_what_is_wrong_with_the_model(tmp_path):
 @pytest.mark.slow
 @pytest.mark.ray
 def test_ray_serve_with_two_replicas_answers_as_the_embedded_server(trained, tmp_path):
-    """Starts a local Ray instance (2 decoder replicas) on 127.0.0.1."""
+    """Starts a local Ray instance (2 server replicas) on 127.0.0.1."""
     ray = pytest.importorskip("ray", reason="Ray Serve needs the ray extra")
     from ray import serve
 
@@ -471,7 +586,7 @@ def test_ray_serve_with_two_replicas_answers_as_the_embedded_server(trained, tmp
             num_gpus_per_replica=0,
         )
         serve.run(app, name=APP_NAME, route_prefix="/")
-        status = serve.status().applications[APP_NAME].deployments["Decoder"]
+        status = serve.status().applications[APP_NAME].deployments["Server"]
         assert status.replica_states.get("RUNNING") == 2
         responses = post_all(f"http://127.0.0.1:{port}", requests)
         assert [r.status_code for r in responses] == [200] * len(requests)
@@ -497,3 +612,72 @@ def assert_same_summaries(got: Dict[str, Any], expected: Dict[str, Any]) -> None
             assert numpy.asarray(attention[key]) == pytest.approx(
                 numpy.asarray(expected_attention[key]), rel=1e-4, abs=1e-5
             )
+
+
+def test_ray_conversations_take_turns_across_replicas():
+    """The keeper every Ray Serve replica asks (called here without Ray):
+    two messages to one conversation at once are taken in turn."""
+    pytest.importorskip("ray", reason="Ray Serve needs the ray extra")
+    from spacy_seq2seq.serve.ray_deployment import (
+        ConversationKeeper,
+        SharedConversations,
+    )
+
+    keeper = ConversationKeeper.func_or_class(Limits(max_turns=10))
+
+    class Method:
+        def __init__(self, method):
+            self.method = method
+
+        def remote(self, *args):
+            return self.method(*args)
+
+    class Handle:  # what a DeploymentHandle's calls look like
+        begin = Method(keeper.begin)
+        end = Method(keeper.end)
+        remove = Method(keeper.remove)
+
+    shared = SharedConversations(Handle())
+    seen: List[List[str]] = []
+
+    async def message(conversation_id, text):
+        async with shared.taking_turn(conversation_id) as turn:
+            seen.append(list(turn.turns))
+            await asyncio.sleep(0.05)  # decoding
+            turn.add(text, text.upper())
+            return turn.id
+
+    async def run():
+        conversation_id = await message(None, "first")
+        await asyncio.gather(
+            message(conversation_id, "second"), message(conversation_id, "third")
+        )
+        return conversation_id
+
+    conversation_id = asyncio.run(run())
+    stored = keeper.store.turns(conversation_id)
+    assert stored == ["first", "FIRST", "second", "SECOND", "third", "THIRD"] or (
+        stored == ["first", "FIRST", "third", "THIRD", "second", "SECOND"]
+    )
+    # each message read the exchanges stored before it
+    assert seen == [[], stored[:2], stored[:4]]
+    assert asyncio.run(shared.remove(conversation_id))
+    assert keeper.store.turns(conversation_id) is None
+
+
+@pytest.mark.slow
+def test_benchmark_server_script_runs_on_a_tiny_budget(trained, tmp_path):
+    """scripts/benchmark_server.py end to end (starts a server: ~30 s)."""
+    pytest.importorskip("aiohttp", reason="the load client needs the bench extra")
+    trained.nlp.to_disk(tmp_path / "model")
+    data = tmp_path / "pairs.jsonl"
+    srsly.write_jsonl(data, [{"text": t, "summary": ""} for t in texts_of(trained, 5)])
+    script = Path(__file__).resolve().parent.parent / "scripts" / "benchmark_server.py"
+    command = [sys.executable, str(script), str(tmp_path / "model"), str(data)]
+    command += ["--requests", "20", "--clients", "4", "--texts", "5"]
+    command += ["--output", str(tmp_path / "figures.json")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = srsly.read_json(tmp_path / "figures.json")
+    assert figures["server"] == "embedded" and figures["errors"] == 0
+    assert figures["requests"] == 20 and figures["requests_per_s"] > 0

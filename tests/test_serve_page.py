@@ -79,6 +79,22 @@ def test_chat_page_two_messages_two_replies_then_start_over(trained_responder, b
         for element, (text, _) in zip(candidates, doc._.responses):
             assert element.text.startswith(text)
         assert not browser.find_element(By.ID, "error").is_displayed()
+        # the "candidates" box sets what the API calls candidates (MMI's samples)
+        assert service.component.decoding.name == "mmi"
+        box = browser.find_element(By.ID, "candidates")
+        assert box.get_attribute("value") == str(service.component.decoding.candidates)
+        box.clear()
+        box.send_keys("5")
+        browser.find_element(By.ID, "message").send_keys(messages[1] + "\n")
+        wait_for(browser, ".turn.bot .reply", 2)
+        decoding = dataclasses.replace(decoding, candidates=5)
+        with service.component.using_decoding(decoding):
+            doc = nlp(service.spec.reply_context([messages[0], reply, messages[1]]))
+        replies = browser.find_elements(By.CSS_SELECTOR, ".turn.bot .reply")
+        assert replies[1].text == doc._.response
+        # the page names the pipeline
+        name = browser.find_element(By.ID, "pipeline").text
+        assert name.startswith(service.spec.pipeline["name"])
 
 
 def test_summarize_page_shows_the_summary_and_its_heatmap(trained, browser):

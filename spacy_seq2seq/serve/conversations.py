@@ -1,10 +1,48 @@
-"""Server-side conversations, bounded in number and age."""
+"""Server-side conversations, bounded in number and age, one message of a
+conversation at a time."""
 
+import asyncio
 import time
 import uuid
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import (
+    AsyncContextManager,
+    AsyncIterator,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Tuple,
+)
+
+
+class Conversations(Protocol):
+    """Where the server keeps its conversations: a ConversationStore in the
+    embedded server, one shared by every replica on Ray Serve."""
+
+    def taking_turn(
+        self, conversation_id: Optional[str]
+    ) -> AsyncContextManager["Turn"]: ...
+
+    async def remove(self, conversation_id: str) -> bool: ...
+
+
+@dataclass
+class Turn:
+    """A message's turn in a conversation: the turns before it (None: no
+    open conversation has the id), the exchange to add, and the document a
+    grounded responder reads (the conversation's; set it to keep another)."""
+
+    id: str
+    turns: Optional[List[str]]
+    document: Optional[str] = None
+    added: Tuple[str, ...] = ()
+
+    def add(self, *turns: str) -> None:
+        self.added += turns
 
 
 @dataclass
@@ -36,6 +74,9 @@ class ConversationStore:
         self.clock = clock
         # least recently used first
         self._conversations: "OrderedDict[str, StoredConversation]" = OrderedDict()
+        # a lock per conversation with a message in progress, and how many
+        # messages hold or wait for it
+        self._locks: Dict[str, Tuple[asyncio.Lock, int]] = {}
 
     def __len__(self) -> int:
         self._expire()
@@ -71,6 +112,41 @@ class ConversationStore:
         conversation = self._conversations.get(conversation_id)
         if conversation is not None:
             conversation.document = document
+
+    @asynccontextmanager
+    async def taking_turn(
+        self, conversation_id: Optional[str]
+    ) -> AsyncIterator["Turn"]:
+        """A message's turn in the conversation (a new one when
+        `conversation_id` is None): its id and turns so far (None if it is
+        not open). Messages to one conversation take turns: the exchange
+        added to the Turn is stored when the block ends without an error,
+        before the next message gets its turns, so each reply reads the
+        exchanges before it, in the order they are stored."""
+        if conversation_id is None:
+            conversation_id = self.create()
+        lock, users = self._locks.get(conversation_id, (asyncio.Lock(), 0))
+        self._locks[conversation_id] = (lock, users + 1)
+        try:
+            async with lock:
+                turn = Turn(
+                    conversation_id,
+                    self.turns(conversation_id),
+                    self.document(conversation_id),
+                )
+                yield turn
+                self.add(conversation_id, *turn.added)
+                self.set_document(conversation_id, turn.document)
+        finally:
+            lock, users = self._locks[conversation_id]
+            if users == 1:
+                del self._locks[conversation_id]
+            else:
+                self._locks[conversation_id] = (lock, users - 1)
+
+    async def remove(self, conversation_id: str) -> bool:
+        """Forget the conversation; False if it was not open."""
+        return self.delete(conversation_id)
 
     def add(self, conversation_id: str, *turns: str) -> None:
         """Add turns to an open conversation (one deleted meanwhile stays

@@ -7,8 +7,10 @@ The embedded server (app.py + batcher.py) and the Ray Serve deployment
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from spacy.language import Language
@@ -18,65 +20,13 @@ from ..conversation import join_turns
 from ..grounding import set_document
 from ..model.decoding import Decoding, changed_decoding, settings_of
 from ..pipeline import component_name, find_component, load_pipeline
-from ..settings import SettingError, check_int
+from ..settings import SettingError
+from .limits import Limits
+from .schema import request_settings
 
-# The decoding settings a request may set, by task. A summary is the best
-# beam; a reply may also be sampled, or reranked by MMI, and come with its
-# n-best.
-SUMMARIZE_SETTINGS = (
-    "beam_size",
-    "max_length",
-    "min_length",
-    "length_penalty",
-    "no_repeat_ngram_size",
-    "unfaithful_penalty",
-)
-REPLY_SETTINGS = SUMMARIZE_SETTINGS + (
-    "decoding",
-    "n_best",
-    "top_k",
-    "top_p",
-    "temperature",
-    "seed",
-    "candidates",
-    "mmi_weight",
-    "length_bonus",
-)
-
-
-@dataclass
-class Limits:
-    """What one request may ask of the server. Texts longer than max_chars
-    and requests with more than max_batch_size texts are refused (413)."""
-
-    max_batch_size: int = 32
-    max_wait_ms: float = 10.0
-    max_chars: int = 20_000
-    max_beam_size: int = 16
-    max_length: int = 200
-    max_turns: int = 3
-    max_conversations: int = 1000
-    conversation_max_age_s: float = 3600.0
-
-    def __post_init__(self) -> None:
-        for name in (
-            "max_batch_size",
-            "max_chars",
-            "max_beam_size",
-            "max_length",
-            "max_turns",
-            "max_conversations",
-        ):
-            check_int(name, getattr(self, name), minimum=1)
-        for name in ("max_wait_ms", "conversation_max_age_s"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, not {getattr(self, name)}")
-
-    @property
-    def max_body_bytes(self) -> int:
-        """The largest request body read: every text at its longest, in UTF-8
-        (at most 4 bytes a character, more with JSON escapes), and headroom."""
-        return 6 * self.max_chars * self.max_batch_size + 65536
+# spaCy's meta for a pipeline nobody named: the server names it by its
+# directory instead.
+DEFAULT_META = ("pipeline", "0.0.0")
 
 
 @dataclass(frozen=True)
@@ -102,7 +52,7 @@ class Decoded:
     `render_attention` draws, in lists)."""
 
     text: str
-    candidates: List[Tuple[str, float]]
+    candidates: List[Tuple[str, Optional[float]]]
     attention: Optional[Dict[str, Any]] = None
 
 
@@ -125,7 +75,21 @@ class ServingSpec:
 
     @property
     def settings_names(self) -> Tuple[str, ...]:
-        return REPLY_SETTINGS if self.task == "reply" else SUMMARIZE_SETTINGS
+        """The decoding settings a request may change."""
+        return tuple(request_settings(self.task))
+
+    def check(self) -> None:
+        """Raise a ValueError if the component's own decoding breaks the
+        server's limits: every request that leaves a setting out would be
+        refused."""
+        try:
+            self.decoding({})
+        except SettingError as e:
+            raise ValueError(
+                f"Every request that leaves {e.setting} out would be refused: the "
+                f"component's own {e}. Raise the server's limit, or serve a "
+                "component whose decoding is within it."
+            ) from e
 
     def info(self) -> Dict[str, Any]:
         return {
@@ -175,12 +139,24 @@ class Seq2SeqService:
     nlp: the pipeline.
     component: the name of the seq2seq component to serve, if it has several.
     limits: what a request may ask.
+    name: what the API and the page call the pipeline instead of its meta's
+        lang_name and version.
     """
 
     def __init__(
-        self, nlp: Language, *, component: Optional[str] = None, limits: Limits
+        self,
+        nlp: Language,
+        *,
+        component: Optional[str] = None,
+        limits: Limits,
+        name: Optional[str] = None,
     ) -> None:
         self.nlp = nlp
+        meta = nlp.meta
+        self.name = (
+            name or f"{meta.get('lang', nlp.lang)}_{meta.get('name', 'pipeline')}"
+        )
+        self.version = None if name else meta.get("version")
         self.component: Seq2SeqComponent = find_component(nlp, component)
         self.component_name = component_name(nlp, self.component)
         if not self.component.is_initialized:
@@ -189,13 +165,17 @@ class Seq2SeqService:
                 "trained pipeline (the model-best directory of `spacy train`)."
             )
         self.limits = limits
+        self.spec.check()
 
     @classmethod
     def load(
         cls, model: str, *, component: Optional[str] = None, limits: Limits
     ) -> "Seq2SeqService":
         """Load the pipeline from a directory or an installed package."""
-        return cls(load_pipeline(model), component=component, limits=limits)
+        nlp = load_pipeline(model)
+        meta = (nlp.meta.get("name"), nlp.meta.get("version"))
+        name = pipeline_directory_name(model) if meta == DEFAULT_META else None
+        return cls(nlp, component=component, limits=limits, name=name)
 
     @property
     def spec(self) -> "ServingSpec":
@@ -208,8 +188,8 @@ class Seq2SeqService:
             turn_separator=getattr(component, "turn_separator", None),
             limits=self.limits,
             pipeline={
-                "name": f"{meta.get('lang', self.nlp.lang)}_{meta.get('name', 'pipeline')}",
-                "version": meta.get("version"),
+                "name": self.name,
+                "version": self.version,
                 "spacy_version": meta.get("spacy_version"),
                 "components": list(self.nlp.pipe_names),
                 "component": self.component_name,
@@ -221,40 +201,52 @@ class Seq2SeqService:
         self, tasks: List[DecodeTask]
     ) -> List[Union[Decoded, DecodeError]]:
         """Decode the tasks, those with the same settings as one batch. A
-        group that fails gives each of its tasks a DecodeError; the others
-        are unaffected. Call from one thread at a time.
+        batch that fails is decoded again text by text, so that a text that
+        fails gets a DecodeError and the others their result. Call from one
+        thread at a time.
         """
         results: List[Union[Decoded, DecodeError]] = [None] * len(tasks)  # type: ignore
         order = sorted(range(len(tasks)), key=lambda i: repr(tasks[i].group))
         for _, group in groupby(order, key=lambda i: repr(tasks[i].group)):
             indices = list(group)
-            first = tasks[indices[0]]
             try:
-                with self.component.using_decoding(
-                    first.decoding, store_attention=first.attention
-                ):
-                    docs = list(
-                        self.nlp.pipe(
-                            [task_doc(self.nlp, tasks[i]) for i in indices],
-                            batch_size=len(indices),
-                        )
-                    )
-                decoded: List[Union[Decoded, DecodeError]] = [
-                    self._decoded(doc, first.attention) for doc in docs
-                ]
-            except Exception as e:  # one batch's failure is that batch's only
-                error = DecodeError(f"decoding failed: {type(e).__name__}: {e}")
-                decoded = [error] * len(indices)
+                decoded = self._decode_group([tasks[i] for i in indices])
+            except Exception:
+                if len(indices) == 1:
+                    decoded = [self._decode_alone(tasks[indices[0]])]
+                else:  # which text failed it? each on its own
+                    decoded = [self._decode_alone(tasks[i]) for i in indices]
             for i, result in zip(indices, decoded):
                 results[i] = result
         return results
+
+    def _decode_group(self, tasks: List[DecodeTask]) -> List[Decoded]:
+        """Tasks with the same settings as one nlp.pipe batch."""
+        first = tasks[0]
+        with self.component.using_decoding(
+            first.decoding, store_attention=first.attention
+        ):
+            docs = list(
+                self.nlp.pipe(
+                    [task_doc(self.nlp, task) for task in tasks],
+                    batch_size=len(tasks),
+                )
+            )
+        return [self._decoded(doc, first.attention) for doc in docs]
+
+    def _decode_alone(self, task: DecodeTask) -> Union[Decoded, DecodeError]:
+        try:
+            return self._decode_group([task])[0]
+        except Exception as e:  # this text's failure, nobody else's
+            return DecodeError(f"decoding failed: {type(e).__name__}: {e}")
 
     def _decoded(self, doc: Any, attention: bool) -> Decoded:
         component = self.component
         text = doc._.get(component.target_field)
         if component.candidates_field is not None:
+            # JSON has no -inf: a candidate whose score is not finite gets null
             candidates = [
-                (candidate, float(score))
+                (candidate, float(score) if math.isfinite(score) else None)
                 for candidate, score in doc._.get(component.candidates_field) or []
             ]
         else:
@@ -269,6 +261,19 @@ def task_doc(nlp: Any, task: DecodeTask) -> Union[str, Any]:
     if task.document is None:
         return task.text
     return set_document(nlp.make_doc(task.text), task.document)
+
+
+def pipeline_directory_name(model: str) -> Optional[str]:
+    """A pipeline directory's name ("training/summarizer/model-best":
+    "summarizer/model-best", the parent too when the name is spaCy's
+    model-best or model-last); None for a package."""
+    path = Path(model)
+    if not path.is_dir():
+        return None
+    path = path.resolve()
+    if path.name in ("model-best", "model-last") and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name
 
 
 def attention_json(attention: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:

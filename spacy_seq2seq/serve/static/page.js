@@ -29,18 +29,21 @@ function showError(error) {
   $("error").hidden = !error;
 }
 
-// The decoding settings the options ask for.
+// The decoding settings the options ask for: "replies shown" is the API's
+// n_best, "candidates" (MMI) the API's candidates.
 function decoding() {
   const settings = { attention: $("show-attention").checked };
+  if (info.task !== "reply") return settings;
   const nBest = parseInt($("n-best").value, 10) || 1;
-  if (info.task === "reply" && nBest > 1) {
+  if (nBest > 1) {
     settings.n_best = nBest;
     if (info.decoding.decoding === "beam" && nBest > info.decoding.beam_size) {
       settings.beam_size = nBest;
     }
-    if (info.decoding.decoding === "mmi" && nBest > info.decoding.candidates) {
-      settings.candidates = nBest;
-    }
+  }
+  if (info.decoding.decoding === "mmi") {
+    const candidates = parseInt($("candidates").value, 10);
+    if (candidates) settings.candidates = candidates;
   }
   return settings;
 }
@@ -129,13 +132,18 @@ async function start() {
     showError(error);
     return;
   }
-  $("pipeline").textContent =
-    `${info.name} ${info.version || ""} · component ${info.component} · /v1/${info.task}`;
+  const name = info.version ? `${info.name} ${info.version}` : info.name;
+  $("pipeline").textContent = `${name} · component ${info.component} · /v1/${info.task}`;
+  document.title = `${info.name} · spacy-seq2seq`;
   if (info.task === "reply") {
     $("title").textContent = "Chat";
     $("chat").hidden = false;
     $("message-form").addEventListener("submit", send);
     $("new-conversation").addEventListener("click", newConversation);
+    if (info.decoding.decoding === "mmi") {
+      $("candidates").value = info.decoding.candidates;
+      $("candidates-option").hidden = false;
+    }
   } else {
     $("title").textContent = "Summarize";
     $("summarize").hidden = false;
