@@ -11,6 +11,13 @@ from .model.schedules import (
     LinearDecay,
     TeacherForcing,
 )
+from .pretraining import (
+    create_denoising_reader,
+    create_gap_sentence_reader,
+    create_mixed_reader,
+    create_next_turn_reader,
+    create_raw_text_reader,
+)
 from .readers import create_dialogue_reader, create_jsonl_reader
 from .render import render_attention
 from .responder import ResponderComponent, make_responder
