@@ -1,10 +1,11 @@
 """Write the raw text for pretraining (docs/pretraining.md), leaving out
 every text of the dev and test splits.
 
-    python scripts/make_pretraining_text.py assets/reuters21578.tar.gz \
-        assets/datasets-CMU_DoG-master.tar.gz corpus/pretrain
+    python scripts/make_pretraining_text.py corpus/pretrain \
+        --reuters assets/reuters21578.tar.gz \
+        --cmu-dog assets/datasets-CMU_DoG-master.tar.gz
 
-Writes to OUTPUT_DIR, gzip with mtime 0 (a re-run writes the same bytes):
+Writes to OUTPUT_DIR (from the archives given), gzip with mtime 0 (a re-run writes the same bytes):
 
 - news.txt.gz: the body of every Reuters-21578 story of the training split
   (scripts/convert_reuters.py's split: not LEWISSPLIT="TEST", and not a dev
@@ -14,7 +15,8 @@ Writes to OUTPUT_DIR, gzip with mtime 0 (a re-run writes the same bytes):
   conversation, its turns merged as scripts/convert_cmu_dog.py merges them;
 - movies.txt.gz: the sections of CMU_DoG's 30 movie documents (WikiData/:
   the introduction, each critic's quote, the three plot sections); one a line;
-- report.json: what was kept and dropped.
+- report_news.json, report_cmu_dog.json (report_news_cmu_dog.json with
+  both): what was kept and what was dropped, and why.
 
 The leak rule: the pretraining text never contains a text of the dev or test
 splits, or every score on them would be inflated by a model that has
@@ -57,6 +59,7 @@ from convert_reuters import (  # noqa: E402
     read_sgml_files,
     split_of,
 )
+
 from corpus import ASSETS_HINT, write_jsonl_gz  # noqa: E402
 
 WIKI_FILE = re.compile(r"(^|/)WikiData/[^/]+\.json$")
@@ -216,91 +219,101 @@ def write_lines(lines: Iterable[str], path: Path) -> int:
 
 
 def keep_one(
-    text: str, check: LeakCheck, dropped: List[Dict[str, str]], kind: str
+    text: str, check: LeakCheck, dropped: List[Dict[str, str]], file_name: str
 ) -> bool:
     """Whether the text is no repeat of a held-out text (else it is counted
     in `dropped`)."""
     reason = check.leak(text)
     if reason is not None:
-        dropped.append({"kind": kind, "reason": reason, "text": text[:120]})
+        dropped.append({"file": file_name, "reason": reason, "text": text[:120]})
     return reason is None
 
 
 def keep(
-    texts: Iterable[str], check: LeakCheck, dropped: List[Dict[str, str]], kind: str
+    texts: Iterable[str],
+    check: LeakCheck,
+    dropped: List[Dict[str, str]],
+    file_name: str,
 ) -> Iterator[str]:
-    return (text for text in texts if keep_one(text, check, dropped, kind))
+    return (text for text in texts if keep_one(text, check, dropped, file_name))
 
 
 def main(
-    reuters_archive: Path = typer.Argument(..., help="reuters21578.tar.gz"),
-    cmu_dog_archive: Path = typer.Argument(..., help="datasets-CMU_DoG-master.tar.gz"),
     output_dir: Path = typer.Argument(..., file_okay=False),
+    reuters: Optional[Path] = typer.Option(None, help="reuters21578.tar.gz"),
+    cmu_dog: Optional[Path] = typer.Option(None, help="datasets-CMU_DoG-master.tar.gz"),
     ngram: int = typer.Option(8, min=1, help="Words in the n-grams compared"),
     max_overlap: float = typer.Option(
         0.5, min=0.01, max=1.0, help="The share of shared n-grams that drops a text"
     ),
 ) -> None:
-    for archive in (reuters_archive, cmu_dog_archive):
-        if not archive.is_file():
-            msg.fail(f"Can't find the archive {archive}", ASSETS_HINT, exits=1)
-    report = make_text(reuters_archive, cmu_dog_archive, output_dir, ngram, max_overlap)
-    for kind, counts in report["files"].items():
+    if reuters is None and cmu_dog is None:
+        msg.fail("Give --reuters, --cmu-dog or both", exits=1)
+    report = make_text(output_dir, reuters, cmu_dog, ngram, max_overlap)
+    for name, counts in report["files"].items():
         msg.good(
-            f"{kind}: {counts['kept']:,} documents kept, {counts['dropped']:,} "
+            f"{name}: {counts['kept']:,} documents kept, {counts['dropped']:,} "
             f"dropped as repeats of dev/test texts"
         )
 
 
 def make_text(
-    reuters_archive: Path,
-    cmu_dog_archive: Path,
     output_dir: Path,
+    reuters_archive: Optional[Path] = None,
+    cmu_dog_archive: Optional[Path] = None,
     ngram: int = 8,
     max_overlap: float = 0.5,
 ) -> Dict:
-    """Write the three raw text files and report.json; return the report."""
-    stories = list(read_all_stories(reuters_archive))
-    train_bodies, held_out_news = [], []
-    for story in sorted(stories, key=lambda story: story.new_id):
-        body, lead = story_texts(story)
-        if split_of(story) == "train":
-            if body:
+    """Write the raw text files of the archives given (Reuters: news.txt.gz;
+    CMU_DoG: conversations.jsonl.gz and movies.txt.gz) and report.json, and
+    return the report. Each archive's dev and test texts are held out."""
+    for archive in (reuters_archive, cmu_dog_archive):
+        if archive is not None and not archive.is_file():
+            msg.fail(f"Can't find the archive {archive}", ASSETS_HINT, exits=1)
+    held_out: List[str] = []
+    train_bodies: List[str] = []
+    if reuters_archive is not None:
+        stories = sorted(read_all_stories(reuters_archive), key=lambda s: s.new_id)
+        for story in stories:
+            body, lead = story_texts(story)
+            if split_of(story) != "train":
+                held_out += [body, lead]
+            elif body:
                 train_bodies.append(body)
-        else:
-            held_out_news += [body, lead]
-    conversations = read_conversations(cmu_dog_archive)
-    held_out_chats = [
-        " ".join(merge_turns(conversation["history"]))
-        for split in ("valid", "test")
-        for conversation in conversations[split]
-    ]
-    train_chats = [merge_turns(c["history"]) for c in conversations["train"]]
-    movies = read_movie_documents(cmu_dog_archive)
+    train_chats: List[List[str]] = []
+    movies: List[str] = []
+    if cmu_dog_archive is not None:
+        conversations = read_conversations(cmu_dog_archive)
+        held_out += [
+            " ".join(merge_turns(conversation["history"]))
+            for split in ("valid", "test")
+            for conversation in conversations[split]
+        ]
+        train_chats = [merge_turns(c["history"]) for c in conversations["train"]]
+        movies = read_movie_documents(cmu_dog_archive)
 
-    check = LeakCheck(held_out_news + held_out_chats, ngram, max_overlap)
+    check = LeakCheck(held_out, ngram, max_overlap)
     dropped: List[Dict[str, str]] = []
     counts = {}
-    n = write_lines(
-        keep(train_bodies, check, dropped, "news"), output_dir / "news.txt.gz"
-    )
-    counts["news.txt.gz"] = n
-    kept_chats = [
-        {"turns": turns}
-        for turns in train_chats
-        if turns and keep_one(" ".join(turns), check, dropped, "conversations")
-    ]
-    counts["conversations.jsonl.gz"] = write_jsonl_gz(
-        kept_chats, output_dir / "conversations.jsonl.gz"
-    )
-    counts["movies.txt.gz"] = write_lines(
-        keep(movies, check, dropped, "movies"), output_dir / "movies.txt.gz"
-    )
-    kinds = {
-        "news.txt.gz": "news",
-        "conversations.jsonl.gz": "conversations",
-        "movies.txt.gz": "movies",
-    }
+    if reuters_archive is not None:
+        counts["news.txt.gz"] = write_lines(
+            keep(train_bodies, check, dropped, "news.txt.gz"),
+            output_dir / "news.txt.gz",
+        )
+    if cmu_dog_archive is not None:
+        kept_chats = [
+            {"turns": turns}
+            for turns in train_chats
+            if turns
+            and keep_one(" ".join(turns), check, dropped, "conversations.jsonl.gz")
+        ]
+        counts["conversations.jsonl.gz"] = write_jsonl_gz(
+            kept_chats, output_dir / "conversations.jsonl.gz"
+        )
+        counts["movies.txt.gz"] = write_lines(
+            keep(movies, check, dropped, "movies.txt.gz"),
+            output_dir / "movies.txt.gz",
+        )
     report = {
         "held_out_texts": len(check),
         "ngram": ngram,
@@ -308,13 +321,21 @@ def make_text(
         "files": {
             name: {
                 "kept": kept,
-                "dropped": sum(1 for d in dropped if d["kind"] == kinds[name]),
+                "dropped": sum(1 for d in dropped if d["file"] == name),
             }
             for name, kept in counts.items()
         },
         "dropped": dropped,
     }
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tags = [
+        tag
+        for tag, archive in (("news", reuters_archive), ("cmu_dog", cmu_dog_archive))
+        if archive is not None
+    ]
+    (output_dir / f"report_{'_'.join(tags)}.json").write_text(
+        json.dumps(report, indent=2) + "\n"
+    )
     return report
 
 
