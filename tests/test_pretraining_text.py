@@ -166,3 +166,35 @@ def test_real_pretraining_text_holds_no_dev_or_test_text(script, tmp_path):
         if len(r["response"].split()) >= 8
     ]
     assert long_pairs and not any(pair in pairs for pair in long_pairs)
+
+
+PRETRAIN_STEP = SCRIPT.parent / "pretrain.py"
+
+
+@pytest.mark.parametrize(
+    "enabled,config,problem",
+    [
+        ("false", "configs/summarizer.cfg", None),
+        ("false", "configs/finetune_summarizer.cfg", "--vars.pretrain true"),
+        ("true", "configs/summarizer.cfg", "configs/finetune_summarizer.cfg"),
+        ("true", "configs/responder.cfg", "configs/finetune_summarizer.cfg"),
+        ("maybe", "configs/summarizer.cfg", "true or false"),
+    ],
+)
+def test_pretrain_step_checks_the_training_config_agrees(
+    enabled, config, problem, capsys, monkeypatch
+):
+    """The workflow's pretrain step fails before any work when vars.pretrain
+    and the training config disagree, and does nothing when it's off."""
+    monkeypatch.chdir(SCRIPT.parent.parent)
+    step = load_script(PRETRAIN_STEP)
+    try:
+        step.main("summarizer", enabled, Path("none.tar.gz"), Path(config))
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    output = " ".join(capsys.readouterr().out.split())
+    if problem is None:
+        assert code == 0 and "Pretraining is off" in output
+    else:
+        assert code == 1 and problem in output
