@@ -12,6 +12,13 @@ from .model.schedules import (
     TeacherForcing,
 )
 from .model.transformer_architecture import TransformerSeq2Seq
+from .pretraining import (
+    create_denoising_reader,
+    create_gap_sentence_reader,
+    create_mixed_reader,
+    create_next_turn_reader,
+    create_raw_text_reader,
+)
 from .readers import create_dialogue_reader, create_jsonl_reader
 from .render import render_attention
 from .responder import ResponderComponent, make_responder
@@ -31,8 +38,13 @@ __all__ = [
     "Seq2SeqComponent",
     "TeacherForcing",
     "TransformerSeq2Seq",
+    "create_denoising_reader",
     "create_dialogue_reader",
+    "create_gap_sentence_reader",
     "create_jsonl_reader",
+    "create_mixed_reader",
+    "create_next_turn_reader",
+    "create_raw_text_reader",
     "make_responder",
     "make_response_scorer",
     "make_rouge_scorer",

@@ -215,7 +215,9 @@ def test_a_summarizer_penalised_writes_only_content_words_of_its_source(
             ids = [i for i in best_ids(candidates) if i != EOS_ID]
             yield " ".join(component.target_vocab.word(i, source)[0] for i in ids)
 
-    bias = torch_module(component.model).decoder.generator_bias
+    module = torch_module(component.model)
+    # the recurrent model's output layer is its decoder's, the Transformer's its own
+    bias = getattr(module, "decoder", module).generator_bias
     saved = bias.detach().clone()
     try:
         with torch.no_grad():
