@@ -6,7 +6,9 @@ keys, the files it writes), never its speed.
 
 The converters, evaluate.py, fetch_assets.py, make_synthetic_task.py and
 render_attention.py are run by test_convert.py, test_user_data.py,
-test_project.py, test_hostile.py and test_render.py; benchmarking.py is the
+test_project.py, test_hostile.py and test_render.py; build_plugin.py and
+pretrain.py by the workflow in test_project.py and test_pretraining.py;
+make_pretraining_text.py by test_pretraining_text.py; benchmarking.py is the
 benchmarks' helper module, imported by those run here.
 """
 
@@ -446,3 +448,29 @@ def test_grounded_dialogue_scripts(tmp_path):
     assert any("perplexity" in key and value > 1 for key, value in figures.items())
     result = run_script("knowledge_f1.py", data, "--limit", 8)
     assert "Knowledge F1 of the reference replies" in result.stdout
+
+
+def test_faithfulness_examples(data_root, summarizer_dir):
+    result = run_script(
+        "faithfulness_examples.py",
+        *(summarizer_dir, data_root / "reuters21578_headlines" / "dev.jsonl.gz"),
+        *("--penalty", 50, "--limit", 6, "--show", 6),
+        data_root=data_root,
+    )
+    assert "penalty 50.0:" in result.stdout and "of 6 headlines change" in result.stdout
+
+
+def test_headlines_for(summarizer_dir, tmp_path):
+    texts = tmp_path / "news.jsonl"
+    srsly.write_jsonl(
+        texts,
+        [
+            {"text": "The European Central Bank kept its rates unchanged on Thursday."},
+            {"text": "Airline cancels 300 flights over the weekend as pilots strike."},
+        ],
+    )
+    output = tmp_path / "headlines.md"
+    run_script("headlines_for.py", texts, output, f"small={summarizer_dir}")
+    written = output.read_text(encoding="utf8")
+    assert "european central bank" in written.lower()
+    assert "small" in written
