@@ -67,7 +67,7 @@ def main(
     ),
 ) -> None:
     summarizer = component == Component.summarizer
-    corpus, default_name = PROJECT_CORPORA[component.value]
+    corpus, default_name = PROJECT_CORPORA[Component(component).value]
     if package_name == default_name and data.name != corpus:
         # its folders and wheel would be the project corpus's, and overwrite them
         flag = "package_name" if summarizer else "responder_package_name"

@@ -130,7 +130,15 @@ class Trained:
 # how well training works use the longer runs and are in the slow tier.
 
 
-@pytest.fixture(scope="session", params=list(SMALL_MODELS))
+# The fast tier (-m "not slow") runs every test of a trained model on the
+# recurrent default; the whole suite runs it on the Transformer too.
+@pytest.fixture(
+    scope="session",
+    params=[
+        pytest.param(name, marks=[pytest.mark.slow] if name == "transformer" else [])
+        for name in SMALL_MODELS
+    ],
+)
 def architecture(request: pytest.FixtureRequest) -> str:
     """The name of a small model of SMALL_MODELS."""
     return request.param

@@ -165,7 +165,7 @@ def test_package_meta(tmp_path):
         metrics, {"scores": scores, "docs": 1234, "data": "corpus/test.spacy"}
     )
     output = tmp_path / "out" / "meta.json"
-    run_script("package_meta.py", meta, metrics, output)
+    run_script("package_meta.py", metrics, output, "--meta", meta)
     written = srsly.read_json(output)
     assert written["name"] == "reuters"
     # the perplexity is not a fraction: spaCy's README would show it x 100
@@ -173,6 +173,11 @@ def test_package_meta(tmp_path):
     assert written["description"] == (
         "Headlines. Scored on 1,234 docs of test.spacy; summary_perplexity 12.3."
     )
+    # own data without a meta: a neutral description and no licence claimed
+    run_script("package_meta.py", metrics, output, "--data", tmp_path / "mine.csv")
+    written = srsly.read_json(output)
+    assert written["license"] == "not stated"
+    assert written["description"].startswith("A spacy-seq2seq pipeline trained on")
 
 
 def test_ablation_fails_at_once_without_matplotlib(tmp_path):
