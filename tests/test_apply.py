@@ -255,7 +255,16 @@ def write_records(path: Path, texts, start: int = 0) -> None:
     srsly.write_jsonl(path, [{"id": start + i, "text": t} for i, t in enumerate(texts)])
 
 
-@pytest.mark.parametrize("spelling", ["same", "relative", "symlink", "hardlink"])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "same",
+        # the other spellings: one apply subprocess each, in the whole suite
+        pytest.param("relative", marks=pytest.mark.slow),
+        pytest.param("symlink", marks=pytest.mark.slow),
+        pytest.param("hardlink", marks=pytest.mark.slow),
+    ],
+)
 def test_apply_refuses_to_write_over_its_input(
     summarizer_path, texts, tmp_path, spelling
 ):
@@ -281,6 +290,7 @@ def test_apply_refuses_to_write_over_its_input(
     assert source.read_bytes() == before
 
 
+@pytest.mark.slow  # two runs of the apply command in subprocesses
 def test_an_existing_output_is_kept_unless_overwrite(summarizer_path, texts, tmp_path):
     write_records(tmp_path / "in.jsonl", texts[:3])
     output = tmp_path / "out.jsonl"
@@ -356,6 +366,7 @@ def test_csv_problems_are_error_rows_with_file_and_line(summarizer_path, tmp_pat
     assert "not UTF-8" in errors[3]
 
 
+@pytest.mark.slow  # three runs of the apply command in subprocesses
 def test_a_stopped_run_resumes_with_nothing_lost_or_twice(
     summarizer_path, texts, tmp_path
 ):
@@ -376,6 +387,7 @@ def test_a_stopped_run_resumes_with_nothing_lost_or_twice(
     assert not partial.exists()
 
 
+@pytest.mark.slow  # two runs of the apply command in subprocesses
 def test_resume_refuses_another_inputs_partial_output(summarizer_path, texts, tmp_path):
     write_records(tmp_path / "in.jsonl", texts[:4])
     rows = [{"id": 100 + i, "summary": "x", "error": None} for i in range(2)]

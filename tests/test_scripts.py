@@ -27,6 +27,10 @@ from spacy.util import load_config
 from spacy_seq2seq.research.experiments import DATA_ROOT_VARIABLE
 from spacy_seq2seq.research.variants import get_variant
 
+# Each test starts Python with spaCy and torch in a subprocess (seconds even
+# for the quick ones): the whole module is in the slow tier.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 SUMMARIZER_CFG = ROOT / "configs" / "summarizer.cfg"
