@@ -344,9 +344,10 @@ class Seq2SeqComponent(TrainablePipe):
                 n_best = list(texts.items())[: self.decoding.n_best]
                 doc._.set(self.candidates_field, n_best)
             if self.store_attention:
-                doc._.set(
-                    self.attention_field, self._attention(source, candidates, alignment)
+                attention = stored_attention(
+                    self.target_vocab, source, candidates, alignment
                 )
+                doc._.set(self.attention_field, attention)
 
     @property
     def decoding(self) -> Decoding:
@@ -390,28 +391,6 @@ class Seq2SeqComponent(TrainablePipe):
         self._store_attention = value
         if value:
             install_extensions(self.attention_field)
-
-    def _attention(
-        self,
-        source: SourceWords,
-        candidates: List[Candidate],
-        alignment: Optional[Alignment],
-    ) -> Optional[Dict[str, Any]]:
-        """The best text's attention as stored on the doc: its words (EOS
-        included) and source words, "weights" (target × source) and "copy"
-        (each word's probability of being copied)."""
-        if alignment is None:
-            return None
-        assert self.target_vocab is not None
-        weights, copy_probs = alignment
-        return {
-            "source": source.words,
-            "target": [
-                self.target_vocab.word(i, source)[0] for i in best_ids(candidates)
-            ],
-            "weights": weights,
-            "copy": copy_probs,
-        }
 
     def update(
         self,
@@ -463,22 +442,7 @@ class Seq2SeqComponent(TrainablePipe):
         """
         examples = list(examples)
         validate_examples(examples, "Seq2SeqComponent.score")
-        n_references = sum(
-            eg.reference._.get(self.target_field) is not None for eg in examples
-        )
-        if not n_references:
-            raise ValueError(
-                f"[{self.name}] None of the {len(examples)} evaluation examples has "
-                f"a reference text in doc._.{self.target_field}, so there is nothing "
-                "to score: is the dev set empty, or a .spacy file saved without "
-                "user data (DocBin(store_user_data=True))?"
-            )
-        if n_references < len(examples):
-            warnings.warn(
-                f"[{self.name}] {len(examples) - n_references} of the {len(examples)} "
-                f"evaluation examples have no reference text in "
-                f"doc._.{self.target_field}: they are not scored."
-            )
+        check_references(self.name, self.target_field, examples)
         scores = {}
         if self.scorer is not None:
             scores.update(self.scorer(examples, field=self.target_field, **kwargs))
@@ -677,6 +641,45 @@ def build_target_vocab(
             "the special tokens, so the model can only copy source words."
         )
     return vocab
+
+
+def check_references(name: str, field: str, examples: List[Example]) -> None:
+    """Raise a ValueError if no evaluation example has a reference text in
+    doc._.{field}, and warn if some have none."""
+    n_references = sum(eg.reference._.get(field) is not None for eg in examples)
+    if not n_references:
+        raise ValueError(
+            f"[{name}] None of the {len(examples)} evaluation examples has "
+            f"a reference text in doc._.{field}, so there is nothing "
+            "to score: is the dev set empty, or a .spacy file saved without "
+            "user data (DocBin(store_user_data=True))?"
+        )
+    if n_references < len(examples):
+        warnings.warn(
+            f"[{name}] {len(examples) - n_references} of the {len(examples)} "
+            f"evaluation examples have no reference text in "
+            f"doc._.{field}: they are not scored."
+        )
+
+
+def stored_attention(
+    target_vocab: TargetVocab,
+    source: SourceWords,
+    candidates: List[Candidate],
+    alignment: Optional[Alignment],
+) -> Optional[Dict[str, Any]]:
+    """The best text's attention as stored on the doc: its words (EOS
+    included) and source words, "weights" (target × source) and "copy"
+    (the copy gate, 1 - p_gen, at each generated word)."""
+    if alignment is None:
+        return None
+    weights, copy_probs = alignment
+    return {
+        "source": source.words,
+        "target": [target_vocab.word(i, source)[0] for i in best_ids(candidates)],
+        "weights": weights,
+        "copy": copy_probs,
+    }
 
 
 def check_decoding(decoding: Any, model: Model) -> None:
