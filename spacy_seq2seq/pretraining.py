@@ -22,12 +22,10 @@ the pass number, so runs are reproducible and a streamed corpus
 are split by rules (split_sentences), with no trained model.
 """
 
-import gzip
 import itertools
 import math
 import random
 import re
-import zlib
 from collections import Counter
 from pathlib import Path
 from typing import (
@@ -48,12 +46,12 @@ from spacy.training import Example
 from spacy.util import registry
 
 from .readers import (
-    GZIP_MAGIC,
     TURN_SEPARATOR,
     buffered_shuffle,
     get_field,
     make_example,
     read_records,
+    read_text_lines,
 )
 from .settings import SettingError, check_bool, check_int, check_number, check_text
 
@@ -448,40 +446,7 @@ def read_documents(
                 )
             yield where, value
         return
-    yield from read_lines(path)
-
-
-def read_lines(path: Path) -> Iterator[Document]:
-    """The non-empty lines of a plain-text file (gzip if named .gz)."""
-    try:
-        with path.open("rb") as file_:
-            compressed = file_.read(2) == GZIP_MAGIC
-    except OSError as e:
-        raise ValueError(f"Can't read {path}: {e}") from None
-    if compressed != (path.suffix == ".gz"):
-        raise ValueError(
-            f"{path} is gzip-compressed but its name doesn't end in .gz"
-            if compressed
-            else f"{path} is named .gz but is not gzip-compressed"
-        )
-    opener = gzip.open if compressed else open
-    line_number = 0
-    try:
-        with opener(path, "rb") as file_:
-            for line_number, line in enumerate(file_, start=1):
-                try:
-                    text = line.decode("utf-8-sig" if line_number == 1 else "utf-8")
-                except UnicodeDecodeError as e:
-                    raise ValueError(
-                        f"{path}, line {line_number} is not valid UTF-8: {e}"
-                    ) from None
-                if text.strip():
-                    yield f"{path}, line {line_number}", text.strip()
-    except (EOFError, OSError, zlib.error) as e:
-        raise ValueError(
-            f"Can't read {path} after line {line_number}: {e} (is the file "
-            "truncated or damaged?)"
-        ) from None
+    yield from read_text_lines(path)
 
 
 def as_text(document: Union[str, List[str]], where: str) -> str:

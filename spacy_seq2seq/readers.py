@@ -225,6 +225,25 @@ def read_records(path: Path) -> Iterator[Located]:
     """Yield each JSON object of the file (gzip-compressed if its name ends
     in .gz, a UTF-8 byte-order mark allowed) with its location. Any problem
     raises an error naming the file, and the line where there is one."""
+    n_records = 0
+    for where, text in read_text_lines(path):
+        try:
+            record = srsly.json_loads(text)
+        except ValueError as e:
+            raise ValueError(f"Malformed JSON in {where}: {e}") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"Expected a JSON object in {where}")
+        n_records += 1
+        yield where, record
+    if not n_records:
+        raise ValueError(f"{path} has no records: the file is empty")
+
+
+def read_text_lines(path: Path) -> Iterator[Tuple[str, str]]:
+    """Yield each non-blank line of a UTF-8 text file (gzip-compressed if its
+    name ends in .gz, a byte-order mark allowed), stripped, with its location
+    ("PATH, line N"). Any problem raises an error naming the file, and the
+    line where there is one."""
     try:
         with path.open("rb") as file_:
             compressed = file_.read(2) == GZIP_MAGIC
@@ -237,7 +256,7 @@ def read_records(path: Path) -> Iterator[Located]:
             else f"{path} is named .gz but is not gzip-compressed"
         )
     opener = gzip.open if compressed else open
-    line_number, n_records = 0, 0
+    line_number = 0
     try:
         with opener(path, "rb") as file_:
             for line_number, line in enumerate(file_, start=1):
@@ -246,23 +265,13 @@ def read_records(path: Path) -> Iterator[Located]:
                     text = line.decode("utf-8-sig" if line_number == 1 else "utf-8")
                 except UnicodeDecodeError as e:
                     raise ValueError(f"{where} is not valid UTF-8: {e}") from None
-                if not text.strip():
-                    continue
-                try:
-                    record = srsly.json_loads(text)
-                except ValueError as e:
-                    raise ValueError(f"Malformed JSON in {where}: {e}") from None
-                if not isinstance(record, dict):
-                    raise ValueError(f"Expected a JSON object in {where}")
-                n_records += 1
-                yield where, record
+                if text.strip():
+                    yield where, text.strip()
     except (EOFError, OSError, zlib.error) as e:
         raise ValueError(
             f"Can't read {path} after line {line_number}: {e} (is the file "
             "truncated or damaged?)"
         ) from None
-    if not n_records:
-        raise ValueError(f"{path} has no records: the file is empty")
 
 
 def get_field(record: Dict[str, Any], field: str, where: str) -> Any:
