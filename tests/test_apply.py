@@ -422,8 +422,13 @@ def test_a_killed_run_leaves_no_output_and_resumes(
     partial = tmp_path / f"out{suffix}.partial"
     args = [sys.executable, "-m", "spacy_seq2seq", "apply", str(summarizer_path)]
     args += [str(tmp_path / "in.jsonl"), str(output), "--batch-size", "2"]
+    # Ctrl-C as in a terminal: a test run in the background (CI, nohup) has
+    # SIGINT ignored, which the child would inherit
     process = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         while not (partial.exists() and partial.read_bytes().count(b"\n") >= 20):
