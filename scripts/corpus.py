@@ -22,15 +22,23 @@ ASSETS_HINT = (
 def write_jsonl_gz(records: Iterable[Dict], path: Path) -> int:
     """Write one JSON object a line, gzipped with mtime 0 so that a re-run
     writes the same bytes. Returns the number of records."""
+    return write_lines_gz(
+        (json.dumps(record, ensure_ascii=False) for record in records), path
+    )
+
+
+def write_lines_gz(lines: Iterable[str], path: Path) -> int:
+    """Write one text a line, gzipped with mtime 0 so that a re-run writes
+    the same bytes. Returns the number of lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    n_records = 0
+    n_lines = 0
     with path.open("wb") as raw, gzip.GzipFile(
         filename="", mode="wb", fileobj=raw, mtime=0
     ) as file_:
-        for record in records:
-            file_.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf8"))
-            n_records += 1
-    return n_records
+        for line in lines:
+            file_.write((line + "\n").encode("utf8"))
+            n_lines += 1
+    return n_lines
 
 
 def write_docbin(

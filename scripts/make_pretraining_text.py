@@ -33,7 +33,6 @@ are the grounding of every split's conversations and are kept, as the
 dataset intends; they are checked against the held-out conversations too.
 """
 
-import gzip
 import json
 import re
 import sys
@@ -60,7 +59,7 @@ from convert_reuters import (  # noqa: E402
     split_of,
 )
 
-from corpus import ASSETS_HINT, write_jsonl_gz  # noqa: E402
+from corpus import ASSETS_HINT, write_jsonl_gz, write_lines_gz  # noqa: E402
 
 WIKI_FILE = re.compile(r"(^|/)WikiData/[^/]+\.json$")
 PUNCTUATION = ".,;:!?\"'()[]{}-"
@@ -205,19 +204,6 @@ def document_sections(document: object) -> Iterator[str]:
                 yield " ".join(text.split())
 
 
-def write_lines(lines: Iterable[str], path: Path) -> int:
-    """One text a line, gzipped with mtime 0."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n_lines = 0
-    with path.open("wb") as raw, gzip.GzipFile(
-        filename="", mode="wb", fileobj=raw, mtime=0
-    ) as file_:
-        for line in lines:
-            file_.write((line + "\n").encode("utf8"))
-            n_lines += 1
-    return n_lines
-
-
 def keep_one(
     text: str, check: LeakCheck, dropped: List[Dict[str, str]], file_name: str
 ) -> bool:
@@ -296,7 +282,7 @@ def make_text(
     dropped: List[Dict[str, str]] = []
     counts = {}
     if reuters_archive is not None:
-        counts["news.txt.gz"] = write_lines(
+        counts["news.txt.gz"] = write_lines_gz(
             keep(train_bodies, check, dropped, "news.txt.gz"),
             output_dir / "news.txt.gz",
         )
@@ -310,7 +296,7 @@ def make_text(
         counts["conversations.jsonl.gz"] = write_jsonl_gz(
             kept_chats, output_dir / "conversations.jsonl.gz"
         )
-        counts["movies.txt.gz"] = write_lines(
+        counts["movies.txt.gz"] = write_lines_gz(
             keep(movies, check, dropped, "movies.txt.gz"),
             output_dir / "movies.txt.gz",
         )
