@@ -24,14 +24,12 @@ import typer
 from benchmarking import peak_memory_gb
 from wasabi import msg
 
-from spacy_seq2seq.model.decoding import changed_decoding
 from spacy_seq2seq.pipeline import find_component
 from spacy_seq2seq.research.experiments import (
     corpus_overrides,
     count_parameters,
     data_dir,
-    read_split,
-    score_split,
+    decode_test_split,
     train_for_budget,
 )
 from spacy_seq2seq.scorers import ROUGE_TYPES
@@ -64,22 +62,16 @@ def main(
     if model_out is not None:
         run.nlp.to_disk(model_out)
     component = find_component(run.nlp)
-    component.decoding = changed_decoding(component.decoding, beam_size=beam_size)
-    test = read_split(run.nlp, data_dir / "test.jsonl.gz", component)
-    split = score_split(run.nlp, test)
-    field = component.target_field
+    test = decode_test_split(run.nlp, data_dir, beam_size)
     figures = {
         "config": str(config_path),
         "device": "cpu" if gpu_id < 0 else torch.cuda.get_device_name(gpu_id),
         "mixed_precision": mixed_precision,
         "parameters": count_parameters(component.model),
         **run.figures,
-        **{
-            f"test_{key}": round(100 * split.scores[f"{field}_{key}"], 2)
-            for key in ROUGE_TYPES
-        },
+        **{f"test_{key}": test[key] for key in ROUGE_TYPES},
         "decode_beam": beam_size,
-        "decode_docs_per_s": split.docs_per_s,
+        "decode_docs_per_s": test["docs_per_s"],
         "peak_memory_gb": peak_memory_gb(),
         "dev_curve": run.dev_curve,
     }

@@ -13,21 +13,18 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Optional
 
 import spacy
 import typer
 from benchmarking import peak_memory_gb
-from spacy.language import Language
 from wasabi import msg
 
-from spacy_seq2seq.model.decoding import changed_decoding
-from spacy_seq2seq.pipeline import find_component, load_pipeline
+from spacy_seq2seq.pipeline import load_pipeline
 from spacy_seq2seq.research.experiments import (
     corpus_overrides,
     data_dir,
-    read_split,
-    score_split,
+    decode_test_split,
     train_for_budget,
 )
 from spacy_seq2seq.scorers import ROUGE_TYPES
@@ -87,20 +84,6 @@ def main(
     msg.table(figures, header=("figure", "value"), divider=True)
     if output is not None:
         output.write_text(json.dumps(figures, indent=2) + "\n")
-
-
-def decode_test_split(
-    nlp: Language, data_dir: Path, beam_size: int
-) -> Dict[str, float]:
-    """Summarize the test split: ROUGE F1 x 100 and docs/s."""
-    component = find_component(nlp)
-    component.decoding = changed_decoding(component.decoding, beam_size=beam_size)
-    split = score_split(nlp, read_split(nlp, data_dir / "test.jsonl.gz", component))
-    field = component.target_field
-    figures = {
-        key: round(100 * split.scores[f"{field}_{key}"], 2) for key in ROUGE_TYPES
-    }
-    return {**figures, "docs_per_s": split.docs_per_s}
 
 
 if __name__ == "__main__":

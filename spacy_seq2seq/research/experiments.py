@@ -31,6 +31,7 @@ from ..model.decoding import DECODINGS, Decoding, changed_decoding
 from ..pipeline import find_component
 from ..readers import create_dialogue_reader, create_jsonl_reader
 from ..responder import ResponderComponent
+from ..scorers import ROUGE_TYPES
 
 # (lowest, highest) source length in tokens, both included.
 Bucket = Tuple[int, int]
@@ -307,3 +308,18 @@ def train_for_budget(
         "dev_eval_seconds": round(eval_seconds, 1),
     }
     return TrainingRun(nlp, figures, dev_curve)
+
+
+def decode_test_split(
+    nlp: Language, data_dir: Path, beam_size: int
+) -> Dict[str, float]:
+    """Summarize a folder's test.jsonl.gz with beam search of `beam_size`:
+    ROUGE F1 x 100 by type and docs/s."""
+    component = find_component(nlp)
+    component.decoding = changed_decoding(component.decoding, beam_size=beam_size)
+    split = score_split(nlp, read_split(nlp, data_dir / "test.jsonl.gz", component))
+    field = component.target_field
+    figures = {
+        key: round(100 * split.scores[f"{field}_{key}"], 2) for key in ROUGE_TYPES
+    }
+    return {**figures, "docs_per_s": split.docs_per_s}
