@@ -3,6 +3,8 @@
     python scripts/convert_reuters.py assets/reuters21578.tar.gz corpus/reuters
     python scripts/convert_reuters.py assets/reuters21578.tar.gz corpus/reuters_body \
         --text body --max-text-tokens 400
+    python scripts/convert_reuters.py assets/reuters21578.tar.gz corpus/reuters_lead \
+        --text rest --max-text-tokens 400
 
 Reads the `reut2-*.sgm` files straight from the archive (UCI's layout) and
 writes train/dev/test as JSONL.gz records {"text": ..., "summary": ...} and as
@@ -11,7 +13,10 @@ writes train/dev/test as JSONL.gz records {"text": ..., "summary": ...} and as
 - a document needs a <TITLE> and a <BODY>; the text is the body's first
   paragraph (up to a line break followed by an indent), or with `--text
   body` the whole body, without the "Reuter" sign-off; the summary is the
-  title;
+  title. With `--text rest` (a second summarization task: write a story's
+  lead from the rest of it) the text is the body after its first paragraph
+  and the summary is that first paragraph, kept by the text's rules below
+  (8 to 80 tokens, a sentence, few numbers) instead of the title's;
 - HTML entities are unescaped; stock tickers are removed: an upper-case code
   of at most 8 characters in angle brackets (<OXY>, <WBAT.O>, <NVA.A.TO>) or
   an exchange code in parentheses ((KFL.TO)); the brackets of other
@@ -67,7 +72,7 @@ SENTENCE_END = re.compile(r"[.!?][\"')]?$")
 NUMBER = re.compile(r"^[-+]?[\d.,/%]*\d[\d.,/%]*$")
 SGML_FILE = re.compile(r"reut2-\d+\.sgm$")
 SPLITS = ("train", "dev", "test")
-TEXTS = ("lead", "body")
+TEXTS = ("lead", "body", "rest")
 
 
 @dataclass
@@ -81,7 +86,11 @@ class Story:
 def main(
     archive: Path = typer.Argument(..., help="reuters21578.tar.gz"),
     output_dir: Path = typer.Argument(..., file_okay=False),
-    text: str = typer.Option("lead", help="The text: the lead paragraph or the body"),
+    text: str = typer.Option(
+        "lead",
+        help="The text: the lead paragraph or the body (-> the title), or the "
+        "rest of the body (-> the lead paragraph)",
+    ),
     max_text_tokens: int = typer.Option(80, help="Drop pairs with longer texts"),
 ) -> None:
     if text not in TEXTS:
@@ -169,22 +178,36 @@ def make_pair(
 ) -> Optional[Dict[str, str]]:
     """The (text, summary) pair of a story, or None where the rules drop it."""
     body = SIGN_OFF.sub("", story.body.strip())
+    if text_kind == "rest":
+        paragraphs = PARAGRAPH_BREAK.split(body, maxsplit=1)
+        if len(paragraphs) < 2:
+            return None
+        lead, text = clean(paragraphs[0]), clean(paragraphs[1])
+        if not is_prose(text, max_text_tokens) or not is_prose(lead, 80):
+            return None
+        return {"text": text, "summary": lead}
     if text_kind == "lead":
         body = PARAGRAPH_BREAK.split(body, maxsplit=1)[0]
     text = clean(body)
     summary = clean(story.title)
-    text_tokens = text.split()
     summary_tokens = summary.split()
-    n_numbers = sum(1 for token in text_tokens if NUMBER.match(token))
-    if not 8 <= len(text_tokens) <= max_text_tokens:
-        return None
-    if not SENTENCE_END.search(text):
-        return None
-    if n_numbers > 0.3 * len(text_tokens):
+    if not is_prose(text, max_text_tokens):
         return None
     if not 2 <= len(summary_tokens) <= 20 or not is_mostly_letters(summary):
         return None
     return {"text": text, "summary": summary}
+
+
+def is_prose(text: str, max_tokens: int) -> bool:
+    """Whether a text has 8 to max_tokens tokens, ends a sentence and is not
+    a table (at most 30 % of its tokens are numbers)."""
+    tokens = text.split()
+    n_numbers = sum(1 for token in tokens if NUMBER.match(token))
+    return (
+        8 <= len(tokens) <= max_tokens
+        and SENTENCE_END.search(text) is not None
+        and n_numbers <= 0.3 * len(tokens)
+    )
 
 
 def clean(sgml_text: str) -> str:

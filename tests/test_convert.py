@@ -252,7 +252,39 @@ def test_reuters_body_option_keeps_whole_bodies_up_to_the_limit(
     )
     with pytest.raises(SystemExit):
         reuters_script.main(archive, tmp_path / "bad", text="title", max_text_tokens=40)
-    assert "--text must be one of lead, body" in capsys.readouterr().out
+    assert "--text must be one of lead, body, rest" in capsys.readouterr().out
+
+
+def test_reuters_rest_option_pairs_the_rest_of_a_body_with_its_lead(
+    reuters_script, tmp_path
+):
+    other_rest = BODY.replace("new quotas", "higher output")
+    stories = [
+        story(1, "TRAIN", "OIL PRICES RISE AS OPEC MEETS", other_rest),
+        story(2, "TRAIN", "OPEC TALKS GO ON", LONG_BODY),  # one paragraph: dropped
+        story(4, "TRAIN", "OPEC TALKS", BODY.replace("new quotas", "a deal")),  # dev
+        # the test story's rest again, under another lead: dropped from train
+        story(5, "TRAIN", "OPEC MEETS AGAIN", BODY.replace("Tuesday", "Monday")),
+        story(9, "TEST", "OPEC MEETS", BODY.replace("Tuesday", "Friday")),
+    ]
+    files = {"reut2-000.sgm": "".join(stories).encode("latin-1")}
+    archive = write_archive(tmp_path / "reuters.tar.gz", files)
+    result = run_script(REUTERS_SCRIPT, archive, tmp_path / "lead", "--text", "rest")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert read_jsonl_gz(tmp_path / "lead" / "train.jsonl.gz") == [
+        {
+            "text": "the ministers are expected to agree on higher output.",
+            "summary": "oil prices rose sharply on tuesday as opec ministers met in "
+            "vienna, traders said.",
+        }
+    ]
+    assert read_jsonl_gz(tmp_path / "lead" / "test.jsonl.gz") == [
+        {
+            "text": "the ministers are expected to agree on new quotas.",
+            "summary": "oil prices rose sharply on friday as opec ministers met in "
+            "vienna, traders said.",
+        }
+    ]
 
 
 @pytest.mark.parametrize(
