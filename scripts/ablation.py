@@ -74,18 +74,37 @@ COMPARED = [
     "no_copy",
     "local_no_copy",
     "additive",
+    "transformer",
 ]
 
 # A small model, the same for every variant and task: one core trains it at
 # a few updates per second.
-SMALL_MODEL = {
-    f"{MODEL}.embed_width": 64,
-    f"{MODEL}.hidden_width": 128,
-    f"{MODEL}.attention_width": 64,
+SMALL_TOK2VEC = {
     f"{MODEL}.tok2vec.embed.width": 64,
     f"{MODEL}.tok2vec.embed.rows": [2000, 1000, 1000],
     f"{MODEL}.tok2vec.encode.width": 64,
 }
+SMALL_MODEL = {
+    f"{MODEL}.embed_width": 64,
+    f"{MODEL}.hidden_width": 128,
+    f"{MODEL}.attention_width": 64,
+    **SMALL_TOK2VEC,
+}
+# The Transformer of the same size (about the recurrent model's weights):
+# 2 + 2 layers of width 128, 4 heads of 32.
+SMALL_TRANSFORMER = {
+    f"{MODEL}.width": 128,
+    f"{MODEL}.ff_width": 256,
+    **SMALL_TOK2VEC,
+}
+
+
+def small_model(variant: Variant) -> Dict[str, Any]:
+    """The small model's overrides for the variant's architecture."""
+    model = variant.overrides.get(MODEL, {})
+    if model.get("@architectures") == "spacy-seq2seq.TransformerSeq2Seq.v1":
+        return SMALL_TRANSFORMER
+    return SMALL_MODEL
 
 
 @dataclass(frozen=True)
@@ -237,7 +256,7 @@ def run_one(
     """Train the variant with this seed, decode the test split and score it."""
     overrides = {
         **variant.overrides,
-        **SMALL_MODEL,
+        **small_model(variant),
         **task.overrides,
         **corpus_overrides(task.data_dir),
         "system.seed": seed,

@@ -216,26 +216,28 @@ def test_ablation(data_root, tmp_path):
     )
     run_script(
         "ablation.py",
-        *("--task", "reuters", "--variants", "additive", "--seeds", 0),
+        *("--task", "reuters", "--variants", "additive,transformer", "--seeds", 0),
         *("--max-steps", 2, "--eval-every", 1, "--limit-test", 8),
         *("--runs", runs, "--doc", doc, "--plot", plot),
         data_root=data_root,
     )
-    (row,) = srsly.read_jsonl(runs)
-    assert (row["task"], row["variant"], row["seed"], row["steps"]) == (
-        "reuters",
-        "additive",
-        0,
-        2,
-    )
-    assert row["n_test"] == 8
-    assert set(row["test"]) == {"bleu", "exact", "rouge1", "rouge2", "rougeL"}
-    assert sum(bucket["n"] for bucket in row["by_length"]) == 8
-    assert [point["step"] for point in row["dev_curve"]] == [1, 2]
-    assert row["command"].startswith("python scripts/ablation.py --task reuters")
+    rows = list(srsly.read_jsonl(runs))
+    assert [(row["variant"], row["seed"], row["steps"]) for row in rows] == [
+        ("additive", 0, 2),
+        ("transformer", 0, 2),
+    ]
+    for row in rows:
+        assert row["task"] == "reuters" and row["n_test"] == 8
+        assert set(row["test"]) == {"bleu", "exact", "rouge1", "rouge2", "rougeL"}
+        assert sum(bucket["n"] for bucket in row["by_length"]) == 8
+        assert [point["step"] for point in row["dev_curve"]] == [1, 2]
+        assert row["command"].startswith("python scripts/ablation.py --task reuters")
+    # The small Transformer is about the small recurrent model's size.
+    recurrent, transformer = (row["parameters"] for row in rows)
+    assert 0.5 < transformer / recurrent < 2.0
     text = doc.read_text()
     assert "<!-- ablation reuters -->" in text and "<!-- /ablation reuters -->" in text
-    assert "| additive | 0 |" in text
+    assert "| additive | 0 |" in text and "| transformer | 0 |" in text
     for png in (plot, tmp_path / "a_dev.png"):
         assert png.read_bytes().startswith(PNG)
 
