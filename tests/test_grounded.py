@@ -19,7 +19,16 @@ from thinc.api import fix_random_seed
 
 from spacy_seq2seq import Conversation
 from spacy_seq2seq.grounding import copy_documents, get_document, set_document
-from spacy_seq2seq.model.architectures import SEGMENT_PARAM, DocSources
+from spacy_seq2seq.model.architectures import (
+    SEGMENT_PARAM,
+    DocSources,
+    embed_sources,
+    pad_sources,
+    to_torch_sources,
+    torch_module,
+)
+from spacy_seq2seq.model.decoding import changed_decoding
+from spacy_seq2seq.model.vocab import PAD_ID
 from spacy_seq2seq.readers import create_dialogue_reader
 from spacy_seq2seq.render import heatmap
 from spacy_seq2seq.scorers import (
@@ -30,6 +39,7 @@ from spacy_seq2seq.scorers import (
 from spacy_seq2seq.user_data import read_dialogues
 
 from .conftest import SMALL_MODEL, beam_search, make_responder_nlp, train
+from .serving import copy_pipeline
 
 # Chats whose answers are in their document only: a director's name the
 # conversation never says, each name in one chat (so outside the target
@@ -154,8 +164,6 @@ def test_the_document_is_read_in_one_memory_with_segments(grounded):
     # the document's tokens get the segment vector, the conversation's none
     model = responder.model
     plain = DocSources(sources.docs, sources.ids, sources.starts)
-    from spacy_seq2seq.model.architectures import embed_sources
-
     (with_segments,), _, _ = embed_sources(model, sources, is_train=False)
     (without,), _, _ = embed_sources(model, plain, is_train=False)
     table = model.get_param(SEGMENT_PARAM)
@@ -166,6 +174,54 @@ def test_the_document_is_read_in_one_memory_with_segments(grounded):
         atol=1e-6,
     )
     numpy.testing.assert_array_equal(with_segments[n_document:], without[n_document:])
+
+
+def test_the_search_reads_each_sources_document_length(grounded):
+    """The glue gives the torch module each source's document length, and
+    the encoded rows that context n-gram blocking reads hide the document
+    (search.context_ids); a doc without a document hides nothing."""
+    nlp = grounded.nlp
+    responder = nlp.get_pipe("responder")
+    document = "Movie : Red Sky . Director : Zorblat ."
+    docs = [
+        set_document(nlp.make_doc("who directed it ?"), document),
+        nlp.make_doc("who directed Red Sky ?"),
+    ]
+    sources, _ = responder._read_sources(docs)
+    n_document = len(nlp.make_doc(document))
+    assert sources.document_lengths == [n_document, 0]
+    model = responder.model
+    vectors, _, starts = embed_sources(model, sources, is_train=False)
+    padded = pad_sources(model, sources, vectors, starts, [0, 1])
+    encoded = torch_module(model).encode(to_torch_sources(padded, "cpu"))
+    context, source = encoded.context_ids.tolist(), encoded.source_ids.tolist()
+    assert context[0] == [PAD_ID] * n_document + source[0][n_document:]
+    assert context[1] == source[1]
+
+
+def test_a_grounded_reply_may_repeat_the_documents_ngrams(grounded):
+    """Context n-gram blocking covers the conversation only: with bigrams
+    blocked, the grounded replies still end with the document's "NAME .",
+    and repeat no bigram of the conversation."""
+    nlp = copy_pipeline(grounded.nlp, make_grounded_nlp)
+    responder = nlp.get_pipe("responder")
+    responder.decoding = changed_decoding(
+        responder.decoding, no_repeat_context_ngram_size=2
+    )
+    tests = make_records(10, offset=100)
+    docs = [
+        set_document(nlp.make_doc("\n".join(r["context"])), r["document"])
+        for r in tests
+    ]
+    replies = [doc._.response for doc in nlp.pipe(docs)]
+    quoted = [
+        f"{r['response'].split()[2]} ." in reply for r, reply in zip(tests, replies)
+    ]
+    assert sum(quoted) >= 8, replies
+    for doc, reply in zip(docs, replies):
+        words = [t.text for t in nlp.make_doc(reply)]
+        bigrams = {(a.text, b.text) for a, b in zip(doc, doc[1:])}
+        assert not bigrams & set(zip(words, words[1:])), reply
 
 
 def test_a_long_document_is_cut_to_max_document_length(grounded):
@@ -259,7 +315,7 @@ def test_the_api_reads_a_document(grounded):
     from spacy_seq2seq.serve.app import embedded_app
     from spacy_seq2seq.serve.service import Limits, Seq2SeqService
 
-    from .serving import copy_pipeline, running
+    from .serving import running
 
     nlp = copy_pipeline(grounded.nlp, make_grounded_nlp)
     service = Seq2SeqService(nlp, limits=Limits(max_chars=3000))
