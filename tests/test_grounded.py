@@ -13,6 +13,7 @@ import httpx
 import numpy
 import pytest
 import spacy
+import srsly
 from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import fix_random_seed
@@ -308,6 +309,80 @@ def test_chat_command_reads_a_document_file(grounded, tmp_path):
         "who directed Cold Stars ?"
     )
     assert result.stdout.splitlines() == [expected]
+
+
+def apply_records() -> List[Dict]:
+    """The same conversation about three films' documents, one with no
+    document (null), one without the field, one with a number for it."""
+    records = [
+        {"id": i, "text": "hi there\nwho directed it ?", "document": r["document"]}
+        for i, r in enumerate(make_records(3, offset=200))
+    ]
+    records.append({"id": 3, "text": "hi there\nwho directed it ?", "document": None})
+    records.append({"id": 4, "text": "hi there\nwho directed it ?"})
+    records.append({"id": 5, "text": "hi there\nwho directed it ?", "document": 7})
+    return records
+
+
+def check_applied_rows(nlp, records: List[Dict], rows: List[Dict]) -> None:
+    """Each record's reply is the pipeline's with its own document; null is
+    no document; a missing or wrong document field is an error row."""
+    assert [row["id"] for row in rows] == [r["id"] for r in records]
+    for record, row in zip(records[:4], rows[:4]):
+        doc = set_document(nlp.make_doc(record["text"]), record["document"])
+        assert row["error"] is None
+        assert row["response"] == nlp(doc)._.response
+    assert rows[3]["response"] == nlp(records[3]["text"])._.response
+    # the replies name their own document's director
+    names = [r["document"].split("Director : ")[1].split()[0] for r in records[:3]]
+    assert sum(name in row["response"] for name, row in zip(names, rows)) >= 2
+    assert len({row["response"] for row in rows[:3]}) == 3
+    assert "document field 'document' is missing" in rows[4]["error"]
+    assert "is a int, not a string" in rows[5]["error"]
+    assert rows[4]["response"] is None and rows[5]["response"] is None
+
+
+def test_apply_reads_a_document_field_from_jsonl(grounded, tmp_path):
+    grounded.nlp.to_disk(tmp_path / "bot")
+    records = apply_records()
+    srsly.write_jsonl(tmp_path / "in.jsonl", records)
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_seq2seq", "apply", str(tmp_path / "bot")]
+        + [str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl")]
+        + ["--document-field", "document", "--batch-size", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(srsly.read_jsonl(tmp_path / "out.jsonl"))
+    check_applied_rows(grounded.nlp, records, rows)
+    assert "in.jsonl, line 5" in rows[4]["error"]
+
+
+def test_apply_reads_a_document_column_from_parquet(grounded, tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet
+
+    from spacy_seq2seq.batch.apply import ApplyJob, apply_file
+
+    grounded.nlp.to_disk(tmp_path / "bot")
+    records = apply_records()[:4]  # a column is in every row: null for none
+    pyarrow.parquet.write_table(
+        pyarrow.Table.from_pylist(records), tmp_path / "in.parquet"
+    )
+    paths = [str(tmp_path / name) for name in ("bot", "in.parquet", "out.jsonl")]
+    counts = apply_file(ApplyJob(*paths, document_field="document"), progress=False)
+    assert counts == {"rows": 4, "errors": 0}
+    rows = list(srsly.read_jsonl(tmp_path / "out.jsonl"))
+    for record, row in zip(records, rows):
+        doc = set_document(grounded.nlp.make_doc(record["text"]), record["document"])
+        assert row["response"] == grounded.nlp(doc)._.response
+    # a column of another name: every row is an error row, none replies ungrounded
+    misspelled = ApplyJob(*paths[:2], str(tmp_path / "bad.jsonl"), document_field="doc")
+    assert apply_file(misspelled, progress=False) == {"rows": 4, "errors": 4}
+    errors = [row["error"] for row in srsly.read_jsonl(tmp_path / "bad.jsonl")]
+    assert all("'doc' is missing" in e and "row" in e for e in errors), errors
 
 
 def test_the_api_reads_a_document(grounded):
