@@ -39,6 +39,7 @@ from spacy_seq2seq.scorers import (
 )
 from spacy_seq2seq.user_data import read_dialogues
 
+from .browser import needs_chromium
 from .conftest import SMALL_MODEL, beam_search, make_responder_nlp, train
 from .serving import copy_pipeline
 
@@ -425,6 +426,61 @@ def test_the_api_reads_a_document(grounded):
         )
         assert too_long.status_code == 413
         assert "document" in too_long.json()["detail"]
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_the_chat_pages_document_box_in_a_browser(grounded, tmp_path):
+    """The page's document box, in headless Chromium: opened, filled in and
+    sent with a message, the reply is the one the document gives, and its
+    heatmap shades the document's columns (the server's attention has its
+    document_length); cleared, the next reply reads the conversation alone."""
+    pytest.importorskip("fastapi", reason="the server needs the serve extra")
+    from selenium.webdriver.common.by import By
+
+    from spacy_seq2seq.serve.app import embedded_app
+    from spacy_seq2seq.serve.service import Limits, Seq2SeqService
+
+    from .browser import headless_chromium
+    from .serving import running
+    from .test_serve_page import wait_for
+
+    nlp = copy_pipeline(grounded.nlp, make_grounded_nlp)
+    service = Seq2SeqService(nlp, limits=Limits(max_wait_ms=5, max_chars=3000))
+    document = "Movie : Night Train . Director : Quenmavtess . Genre : drama ."
+    message = "who directed Night Train ?"
+    with running(embedded_app(service)) as url, headless_chromium(
+        tmp_path / "profile"
+    ) as browser:
+        browser.get(url + "/")
+        wait_for(browser, "body[data-ready=reply]", 1)
+        browser.find_element(By.ID, "show-attention").click()
+        box = browser.find_element(By.ID, "document")
+        assert not box.is_displayed()  # folded until asked for
+        browser.find_element(By.CSS_SELECTOR, "#document-box summary").click()
+        assert box.is_displayed()
+        box.send_keys(document)
+        browser.find_element(By.ID, "message").send_keys(message + "\n")
+        (reply,) = wait_for(browser, ".turn.bot .reply", 1)
+        grounded_doc = nlp(set_document(nlp.make_doc(message), document))
+        assert reply.text == grounded_doc._.response
+        assert "Quenmavtess" in reply.text  # from the document, never trained on
+        wait_for(browser, ".turn.bot .heatmap table.s2s-attention", 1)
+        n_document = len(nlp.make_doc(document))
+        shaded = browser.find_elements(By.CSS_SELECTOR, ".heatmap th.s2s-source")
+        parts = ["s2s-document" in e.get_attribute("class").split() for e in shaded]
+        assert parts == [True] * n_document + [False] * len(nlp.make_doc(message))
+        label = browser.find_element(By.CSS_SELECTOR, "th.s2s-segment.s2s-document")
+        assert label.text == "document" and label.is_displayed()
+        assert not browser.find_element(By.ID, "error").is_displayed()
+        # a cleared box: the conversation goes on without the document
+        box.clear()
+        browser.find_element(By.ID, "message").send_keys(message + "\n")
+        replies = wait_for(browser, ".turn.bot .reply", 2)
+        context = service.spec.reply_context([message, reply.text, message])
+        assert replies[1].text == nlp(context)._.response
+        tables = wait_for(browser, ".turn.bot .heatmap table.s2s-attention", 2)
+        assert not tables[1].find_elements(By.CSS_SELECTOR, "th.s2s-document")
 
 
 def example(reply: str, reference: str, document) -> Example:
