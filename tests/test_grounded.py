@@ -386,6 +386,33 @@ def test_apply_reads_a_document_column_from_parquet(grounded, tmp_path):
     assert all("'doc' is missing" in e and "row" in e for e in errors), errors
 
 
+@pytest.mark.slow  # starts a local Ray instance
+@pytest.mark.ray
+def test_apply_on_ray_data_reads_the_document_field(grounded, tmp_path):
+    ray = pytest.importorskip("ray")
+    import pyarrow.parquet
+
+    from spacy_seq2seq.batch.apply import ApplyJob
+    from spacy_seq2seq.batch.local_ray import init_ray
+    from spacy_seq2seq.batch.ray_apply import apply_with_ray
+
+    grounded.nlp.to_disk(tmp_path / "bot")
+    records = apply_records()
+    srsly.write_jsonl(tmp_path / "in.jsonl", records)
+    paths = [str(tmp_path / name) for name in ("bot", "in.jsonl", "out.parquet")]
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        job = ApplyJob(*paths, batch_size=4, document_field="document")
+        counts = apply_with_ray(job, workers=1)
+    finally:
+        ray.shutdown()
+    assert counts == {"rows": len(records), "errors": 2}
+    rows = pyarrow.parquet.read_table(tmp_path / "out.parquet").to_pylist()
+    rows.sort(key=lambda row: row["id"])
+    check_applied_rows(grounded.nlp, records, rows)
+    assert "in.jsonl, line 5" in rows[4]["error"]
+
+
 def test_the_api_reads_a_document(grounded):
     pytest.importorskip("fastapi", reason="the server needs the serve extra")
     from spacy_seq2seq.serve.app import embedded_app
