@@ -224,11 +224,8 @@ def context_ids(source_ids: Tensor, document_lengths: Optional[Tensor]) -> Tenso
     if document_lengths is None:
         return source_ids
     positions = torch.arange(source_ids.shape[1], device=source_ids.device)
-    in_document = positions.unsqueeze(0) < document_lengths.to(
-        source_ids.device
-    ).unsqueeze(
-        1
-    )  # B×T
+    lengths = document_lengths.to(source_ids.device).unsqueeze(1)  # B×1
+    in_document = positions.unsqueeze(0) < lengths  # B×T
     return source_ids.masked_fill(in_document, PAD_ID)
 
 
