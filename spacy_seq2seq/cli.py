@@ -192,6 +192,15 @@ def apply(
     ),
     text_field: str = typer.Option("text", help="The field holding each record's text"),
     id_field: str = typer.Option("id", help="The field holding each record's id"),
+    document_field: Optional[str] = typer.Option(
+        None,
+        help="The field holding each record's document, which a grounded "
+        "responder reads beside the conversation (the text field). A record "
+        "without the field is an error row naming its file and line, so that "
+        "a misspelled name can't pass for records without documents; null or "
+        '"" is a record without a document (the reply reads the conversation '
+        "alone)",
+    ),
     batch_size: int = typer.Option(64, help="Records per batch"),
     n_process: int = typer.Option(1, help="Worker processes (one machine)"),
     ray: bool = typer.Option(False, "--ray", help="Run on Ray Data (the ray extra)"),
@@ -229,7 +238,15 @@ def apply(
             msg.fail(str(e), exits=1)
     from .batch.apply import ApplyJob, apply_file
 
-    job = ApplyJob(model, input_path, output_path, text_field, id_field, batch_size)
+    job = ApplyJob(
+        model,
+        input_path,
+        output_path,
+        text_field,
+        id_field,
+        batch_size,
+        document_field=document_field,
+    )
     try:
         if ray:
             if resume:

@@ -138,6 +138,11 @@ class Rows(NamedTuple):
     mask: torch.Tensor  # N×T
     coverage: torch.Tensor  # N×T
 
+    @property
+    def context_ids(self) -> torch.Tensor:
+        """No documents: context n-gram blocking reads the whole source."""
+        return self.source_ids
+
     def select(self, rows: torch.Tensor) -> "Rows":
         return Rows(*(tensor[rows] for tensor in self))
 

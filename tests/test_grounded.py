@@ -13,13 +13,23 @@ import httpx
 import numpy
 import pytest
 import spacy
+import srsly
 from spacy.tokens import Doc
 from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from spacy_seq2seq import Conversation
 from spacy_seq2seq.grounding import copy_documents, get_document, set_document
-from spacy_seq2seq.model.architectures import SEGMENT_PARAM, DocSources
+from spacy_seq2seq.model.architectures import (
+    SEGMENT_PARAM,
+    DocSources,
+    embed_sources,
+    pad_sources,
+    to_torch_sources,
+    torch_module,
+)
+from spacy_seq2seq.model.decoding import changed_decoding
+from spacy_seq2seq.model.vocab import PAD_ID
 from spacy_seq2seq.readers import create_dialogue_reader
 from spacy_seq2seq.render import heatmap
 from spacy_seq2seq.scorers import (
@@ -29,7 +39,9 @@ from spacy_seq2seq.scorers import (
 )
 from spacy_seq2seq.user_data import read_dialogues
 
+from .browser import needs_chromium
 from .conftest import SMALL_MODEL, beam_search, make_responder_nlp, train
+from .serving import copy_pipeline
 
 # Chats whose answers are in their document only: a director's name the
 # conversation never says, each name in one chat (so outside the target
@@ -154,8 +166,6 @@ def test_the_document_is_read_in_one_memory_with_segments(grounded):
     # the document's tokens get the segment vector, the conversation's none
     model = responder.model
     plain = DocSources(sources.docs, sources.ids, sources.starts)
-    from spacy_seq2seq.model.architectures import embed_sources
-
     (with_segments,), _, _ = embed_sources(model, sources, is_train=False)
     (without,), _, _ = embed_sources(model, plain, is_train=False)
     table = model.get_param(SEGMENT_PARAM)
@@ -166,6 +176,54 @@ def test_the_document_is_read_in_one_memory_with_segments(grounded):
         atol=1e-6,
     )
     numpy.testing.assert_array_equal(with_segments[n_document:], without[n_document:])
+
+
+def test_the_search_reads_each_sources_document_length(grounded):
+    """The glue gives the torch module each source's document length, and
+    the encoded rows that context n-gram blocking reads hide the document
+    (search.context_ids); a doc without a document hides nothing."""
+    nlp = grounded.nlp
+    responder = nlp.get_pipe("responder")
+    document = "Movie : Red Sky . Director : Zorblat ."
+    docs = [
+        set_document(nlp.make_doc("who directed it ?"), document),
+        nlp.make_doc("who directed Red Sky ?"),
+    ]
+    sources, _ = responder._read_sources(docs)
+    n_document = len(nlp.make_doc(document))
+    assert sources.document_lengths == [n_document, 0]
+    model = responder.model
+    vectors, _, starts = embed_sources(model, sources, is_train=False)
+    padded = pad_sources(model, sources, vectors, starts, [0, 1])
+    encoded = torch_module(model).encode(to_torch_sources(padded, "cpu"))
+    context, source = encoded.context_ids.tolist(), encoded.source_ids.tolist()
+    assert context[0] == [PAD_ID] * n_document + source[0][n_document:]
+    assert context[1] == source[1]
+
+
+def test_a_grounded_reply_may_repeat_the_documents_ngrams(grounded):
+    """Context n-gram blocking covers the conversation only: with bigrams
+    blocked, the grounded replies still end with the document's "NAME .",
+    and repeat no bigram of the conversation."""
+    nlp = copy_pipeline(grounded.nlp, make_grounded_nlp)
+    responder = nlp.get_pipe("responder")
+    responder.decoding = changed_decoding(
+        responder.decoding, no_repeat_context_ngram_size=2
+    )
+    tests = make_records(10, offset=100)
+    docs = [
+        set_document(nlp.make_doc("\n".join(r["context"])), r["document"])
+        for r in tests
+    ]
+    replies = [doc._.response for doc in nlp.pipe(docs)]
+    quoted = [
+        f"{r['response'].split()[2]} ." in reply for r, reply in zip(tests, replies)
+    ]
+    assert sum(quoted) >= 8, replies
+    for doc, reply in zip(docs, replies):
+        words = [t.text for t in nlp.make_doc(reply)]
+        bigrams = {(a.text, b.text) for a, b in zip(doc, doc[1:])}
+        assert not bigrams & set(zip(words, words[1:])), reply
 
 
 def test_a_long_document_is_cut_to_max_document_length(grounded):
@@ -254,12 +312,113 @@ def test_chat_command_reads_a_document_file(grounded, tmp_path):
     assert result.stdout.splitlines() == [expected]
 
 
+def apply_records() -> List[Dict]:
+    """The same conversation about three films' documents, one with no
+    document (null), one without the field, one with a number for it."""
+    records = [
+        {"id": i, "text": "hi there\nwho directed it ?", "document": r["document"]}
+        for i, r in enumerate(make_records(3, offset=200))
+    ]
+    records.append({"id": 3, "text": "hi there\nwho directed it ?", "document": None})
+    records.append({"id": 4, "text": "hi there\nwho directed it ?"})
+    records.append({"id": 5, "text": "hi there\nwho directed it ?", "document": 7})
+    return records
+
+
+def check_applied_rows(nlp, records: List[Dict], rows: List[Dict]) -> None:
+    """Each record's reply is the pipeline's with its own document; null is
+    no document; a missing or wrong document field is an error row."""
+    assert [row["id"] for row in rows] == [r["id"] for r in records]
+    for record, row in zip(records[:4], rows[:4]):
+        doc = set_document(nlp.make_doc(record["text"]), record["document"])
+        assert row["error"] is None
+        assert row["response"] == nlp(doc)._.response
+    assert rows[3]["response"] == nlp(records[3]["text"])._.response
+    # the replies name their own document's director
+    names = [r["document"].split("Director : ")[1].split()[0] for r in records[:3]]
+    assert sum(name in row["response"] for name, row in zip(names, rows)) >= 2
+    assert len({row["response"] for row in rows[:3]}) == 3
+    assert "document field 'document' is missing" in rows[4]["error"]
+    assert "is a int, not a string" in rows[5]["error"]
+    assert rows[4]["response"] is None and rows[5]["response"] is None
+
+
+def test_apply_reads_a_document_field_from_jsonl(grounded, tmp_path):
+    grounded.nlp.to_disk(tmp_path / "bot")
+    records = apply_records()
+    srsly.write_jsonl(tmp_path / "in.jsonl", records)
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy_seq2seq", "apply", str(tmp_path / "bot")]
+        + [str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl")]
+        + ["--document-field", "document", "--batch-size", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(srsly.read_jsonl(tmp_path / "out.jsonl"))
+    check_applied_rows(grounded.nlp, records, rows)
+    assert "in.jsonl, line 5" in rows[4]["error"]
+
+
+def test_apply_reads_a_document_column_from_parquet(grounded, tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet
+
+    from spacy_seq2seq.batch.apply import ApplyJob, apply_file
+
+    grounded.nlp.to_disk(tmp_path / "bot")
+    records = apply_records()[:4]  # a column is in every row: null for none
+    pyarrow.parquet.write_table(
+        pyarrow.Table.from_pylist(records), tmp_path / "in.parquet"
+    )
+    paths = [str(tmp_path / name) for name in ("bot", "in.parquet", "out.jsonl")]
+    counts = apply_file(ApplyJob(*paths, document_field="document"), progress=False)
+    assert counts == {"rows": 4, "errors": 0}
+    rows = list(srsly.read_jsonl(tmp_path / "out.jsonl"))
+    for record, row in zip(records, rows):
+        doc = set_document(grounded.nlp.make_doc(record["text"]), record["document"])
+        assert row["response"] == grounded.nlp(doc)._.response
+    # a column of another name: every row is an error row, none replies ungrounded
+    misspelled = ApplyJob(*paths[:2], str(tmp_path / "bad.jsonl"), document_field="doc")
+    assert apply_file(misspelled, progress=False) == {"rows": 4, "errors": 4}
+    errors = [row["error"] for row in srsly.read_jsonl(tmp_path / "bad.jsonl")]
+    assert all("'doc' is missing" in e and "row" in e for e in errors), errors
+
+
+@pytest.mark.slow  # starts a local Ray instance
+@pytest.mark.ray
+def test_apply_on_ray_data_reads_the_document_field(grounded, tmp_path):
+    ray = pytest.importorskip("ray")
+    import pyarrow.parquet
+
+    from spacy_seq2seq.batch.apply import ApplyJob
+    from spacy_seq2seq.batch.local_ray import init_ray
+    from spacy_seq2seq.batch.ray_apply import apply_with_ray
+
+    grounded.nlp.to_disk(tmp_path / "bot")
+    records = apply_records()
+    srsly.write_jsonl(tmp_path / "in.jsonl", records)
+    paths = [str(tmp_path / name) for name in ("bot", "in.jsonl", "out.parquet")]
+    init_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        job = ApplyJob(*paths, batch_size=4, document_field="document")
+        counts = apply_with_ray(job, workers=1)
+    finally:
+        ray.shutdown()
+    assert counts == {"rows": len(records), "errors": 2}
+    rows = pyarrow.parquet.read_table(tmp_path / "out.parquet").to_pylist()
+    rows.sort(key=lambda row: row["id"])
+    check_applied_rows(grounded.nlp, records, rows)
+    assert "in.jsonl, line 5" in rows[4]["error"]
+
+
 def test_the_api_reads_a_document(grounded):
     pytest.importorskip("fastapi", reason="the server needs the serve extra")
     from spacy_seq2seq.serve.app import embedded_app
     from spacy_seq2seq.serve.service import Limits, Seq2SeqService
 
-    from .serving import copy_pipeline, running
+    from .serving import running
 
     nlp = copy_pipeline(grounded.nlp, make_grounded_nlp)
     service = Seq2SeqService(nlp, limits=Limits(max_chars=3000))
@@ -294,6 +453,61 @@ def test_the_api_reads_a_document(grounded):
         )
         assert too_long.status_code == 413
         assert "document" in too_long.json()["detail"]
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_the_chat_pages_document_box_in_a_browser(grounded, tmp_path):
+    """The page's document box, in headless Chromium: opened, filled in and
+    sent with a message, the reply is the one the document gives, and its
+    heatmap shades the document's columns (the server's attention has its
+    document_length); cleared, the next reply reads the conversation alone."""
+    pytest.importorskip("fastapi", reason="the server needs the serve extra")
+    from selenium.webdriver.common.by import By
+
+    from spacy_seq2seq.serve.app import embedded_app
+    from spacy_seq2seq.serve.service import Limits, Seq2SeqService
+
+    from .browser import headless_chromium
+    from .serving import running
+    from .test_serve_page import wait_for
+
+    nlp = copy_pipeline(grounded.nlp, make_grounded_nlp)
+    service = Seq2SeqService(nlp, limits=Limits(max_wait_ms=5, max_chars=3000))
+    document = "Movie : Night Train . Director : Quenmavtess . Genre : drama ."
+    message = "who directed Night Train ?"
+    with running(embedded_app(service)) as url, headless_chromium(
+        tmp_path / "profile"
+    ) as browser:
+        browser.get(url + "/")
+        wait_for(browser, "body[data-ready=reply]", 1)
+        browser.find_element(By.ID, "show-attention").click()
+        box = browser.find_element(By.ID, "document")
+        assert not box.is_displayed()  # folded until asked for
+        browser.find_element(By.CSS_SELECTOR, "#document-box summary").click()
+        assert box.is_displayed()
+        box.send_keys(document)
+        browser.find_element(By.ID, "message").send_keys(message + "\n")
+        (reply,) = wait_for(browser, ".turn.bot .reply", 1)
+        grounded_doc = nlp(set_document(nlp.make_doc(message), document))
+        assert reply.text == grounded_doc._.response
+        assert "Quenmavtess" in reply.text  # from the document, never trained on
+        wait_for(browser, ".turn.bot .heatmap table.s2s-attention", 1)
+        n_document = len(nlp.make_doc(document))
+        shaded = browser.find_elements(By.CSS_SELECTOR, ".heatmap th.s2s-source")
+        parts = ["s2s-document" in e.get_attribute("class").split() for e in shaded]
+        assert parts == [True] * n_document + [False] * len(nlp.make_doc(message))
+        label = browser.find_element(By.CSS_SELECTOR, "th.s2s-segment.s2s-document")
+        assert label.text == "document" and label.is_displayed()
+        assert not browser.find_element(By.ID, "error").is_displayed()
+        # a cleared box: the conversation goes on without the document
+        box.clear()
+        browser.find_element(By.ID, "message").send_keys(message + "\n")
+        replies = wait_for(browser, ".turn.bot .reply", 2)
+        context = service.spec.reply_context([message, reply.text, message])
+        assert replies[1].text == nlp(context)._.response
+        tables = wait_for(browser, ".turn.bot .heatmap table.s2s-attention", 2)
+        assert not tables[1].find_elements(By.CSS_SELECTOR, "th.s2s-document")
 
 
 def example(reply: str, reference: str, document) -> Example:

@@ -1,15 +1,23 @@
 import dataclasses
-from typing import List, NamedTuple, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 import pytest
 import torch
 
-from spacy_seq2seq.model.decoding import BeamSearch, Sampling, sampling_uniforms
+from spacy_seq2seq.model.decoding import (
+    BeamSearch,
+    MMIRerank,
+    Sampling,
+    sampling_uniforms,
+)
 from spacy_seq2seq.model.search import (
+    DecoderRows,
     SourceRows,
     StepModel,
     beam_search,
     block_tokens,
+    context_ids,
+    decode,
     draw,
     length_normalizer,
     truncate_distribution,
@@ -113,6 +121,7 @@ class TableRows(NamedTuple):
 
     sources: torch.Tensor  # N, the source each row decodes
     source_ids: torch.Tensor  # N×T
+    context_ids: torch.Tensor  # N×T, here the source ids (no documents)
     mask: torch.Tensor  # N×T
     coverage: torch.Tensor  # N×T, zeros
 
@@ -157,7 +166,7 @@ def exhaustive_best(
         for step in range(decoding.max_length):
             probs, state = model.next_probs(tokens, state, source)
             history = torch.tensor(prefixes, dtype=torch.long).view(len(prefixes), -1)
-            probs = block_tokens(probs, history, source.source_ids, decoding)
+            probs = block_tokens(probs, history, source.context_ids, decoding)
             parents, next_tokens = probs.nonzero(as_tuple=True)
             next_scores = scores[parents] + probs[parents, next_tokens].log()
             live = []
@@ -207,7 +216,11 @@ def test_a_beam_of_every_hypothesis_finds_the_exhaustive_best(
         positions = torch.arange(SOURCE_IDS.shape[1]).unsqueeze(0)
         mask = positions < LENGTHS.unsqueeze(1)
         encoded = TableRows(
-            torch.arange(len(LENGTHS)), SOURCE_IDS, mask, torch.zeros(mask.shape)
+            torch.arange(len(LENGTHS)),
+            SOURCE_IDS,
+            SOURCE_IDS,
+            mask,
+            torch.zeros(mask.shape),
         )
     with torch.no_grad():
         expected = exhaustive_best(model, encoded, decoding)
@@ -218,3 +231,134 @@ def test_a_beam_of_every_hypothesis_finds_the_exhaustive_best(
         assert scores[row, 0].item() == pytest.approx(score, abs=1e-5)
     if model_kind == "table":  # the sources end at different lengths
         assert len({len(sequence) for sequence, _ in expected}) > 1
+
+
+def test_context_ids_hide_the_document_from_context_blocking():
+    source = torch.tensor([[4, 5, 6, 7, 8, 9], [4, 5, 6, 7, 8, 9]])
+    hidden = context_ids(source, torch.tensor([4, 0]))
+    assert hidden.tolist() == [[PAD_ID] * 4 + [8, 9], [4, 5, 6, 7, 8, 9]]
+    # without documents (an ungrounded model) the source itself is read
+    assert context_ids(source, None) is source
+    settings = BeamSearch(no_repeat_context_ngram_size=3, min_length=0)
+    history = torch.tensor([[5, 6], [5, 6]])
+    blocked = block_tokens(torch.ones(2, 12), history, hidden, settings)
+    # "5 6 7" is the document's in row 0, may be repeated; row 1 has no document
+    assert blocked[0, 7] == 1 and blocked[1, 7] == 0
+    blocked = block_tokens(
+        torch.ones(2, 12), torch.tensor([[7, 8]] * 2), hidden, settings
+    )
+    # "7 8 9" crosses into the conversation: a conversation trigram it is not
+    assert blocked[0, 9] == 1 and blocked[1, 9] == 0
+
+
+class CopierState(NamedTuple):
+    """A module's decoder state and the step each row is at."""
+
+    inner: DecoderRows
+    step: torch.Tensor  # N
+
+    @property
+    def coverage(self) -> torch.Tensor:
+        return self.inner.coverage
+
+    def select(self, rows: torch.Tensor) -> "CopierState":
+        return CopierState(self.inner.select(rows), self.step[rows])
+
+
+class Copier:
+    """A StepModel over a real module's encoded rows whose next token is,
+    with probability 0.9, the row's source token at `offset + step`, and
+    EOS after `length` of them: a model that quotes a span of its source.
+    It reads the source ids from the rows the search selected, as the
+    module's own copy distribution does."""
+
+    def __init__(self, module: Any, offset: int, length: int, width: int) -> None:
+        self.module, self.offset, self.length, self.width = (
+            module,
+            offset,
+            length,
+            width,
+        )
+
+    def start(self, encoded: Any) -> Tuple[torch.Tensor, CopierState]:
+        tokens, state = self.module.start(encoded)
+        return tokens, CopierState(state, torch.zeros_like(tokens))
+
+    def next_probs(
+        self, tokens: torch.Tensor, state: CopierState, encoded: Any
+    ) -> Tuple[torch.Tensor, CopierState]:
+        _, inner = self.module.next_probs(tokens, state.inner, encoded)
+        rows = torch.arange(len(tokens))
+        position = self.offset + state.step.clamp(max=self.length - 1)
+        quoted = encoded.source_ids[rows, position]
+        target = torch.where(state.step < self.length, quoted, EOS_ID)
+        probs = torch.full((len(tokens), self.width), 0.1 / self.width)
+        probs[rows, target] = 0.9
+        return probs, CopierState(inner, state.step + 1)
+
+    def empty_source_log_probs(self, target_ids: torch.Tensor) -> torch.Tensor:
+        return self.module.empty_source_log_probs(target_ids)
+
+
+# A grounded source: the document "4 5 6 7", then the conversation "8 9 10 11".
+GROUNDED_IDS = torch.tensor([[4, 5, 6, 7, 8, 9, 10, 11]] * 2)
+DECODINGS = {
+    "greedy": BeamSearch(beam_size=1),
+    "beam": BeamSearch(beam_size=3),
+    "sampling": Sampling(top_k=1, n_best=2),
+    "mmi": MMIRerank(top_k=1, candidates=2, n_best=1),
+}
+
+
+@pytest.mark.parametrize("decoding_kind", list(DECODINGS))
+@pytest.mark.parametrize("module_kind", ["rnn", "transformer"])
+def test_context_blocking_lets_a_reply_quote_the_document_only(
+    module_kind, decoding_kind
+):
+    """With each row's document length in the sources, every search (both
+    modules, all decodings) lets a reply repeat a 4-gram of the document,
+    never one of the conversation; a row without a document (length 0, or
+    no document lengths at all: an ungrounded model) has its whole source
+    blocked, as before."""
+    if module_kind == "rnn":
+        module = tiny_module(12).eval()
+    else:
+        from .test_transformer import tiny_transformer
+
+        module = tiny_transformer(12)
+    decoding = dataclasses.replace(
+        DECODINGS[decoding_kind],
+        max_length=6,
+        min_length=0,
+        no_repeat_context_ngram_size=4,
+    )
+    vectors = torch.randn(2, 8, 8, generator=torch.Generator().manual_seed(0))
+    lengths = torch.tensor([8, 8])
+
+    def replies(offset: int, document_lengths: Optional[torch.Tensor]) -> List:
+        sources = Sources(vectors, lengths, GROUNDED_IDS, 0, document_lengths)
+        uniforms = None
+        if isinstance(decoding, Sampling):
+            uniforms = torch.from_numpy(
+                sampling_uniforms(GROUNDED_IDS.tolist(), decoding)
+            )
+        with torch.no_grad():
+            ids, _ = decode(
+                Copier(module, offset, 4, 12),
+                module.encode(sources),
+                decoding,
+                uniforms,
+            )
+        return [row[row != PAD_ID].tolist() for row in ids[:, 0]]
+
+    def quotes(reply: List[int], gram: List[int]) -> bool:
+        return any(reply[i : i + 4] == gram for i in range(len(reply)))
+
+    grounded, ungrounded = replies(0, torch.tensor([4, 0]))
+    assert grounded == [4, 5, 6, 7, EOS_ID]
+    # the search finds another reply (the beam as long a one, at the same cost)
+    assert not quotes(ungrounded, [4, 5, 6, 7])
+    assert not any(quotes(reply, [4, 5, 6, 7]) for reply in replies(0, None))
+    # the conversation's 4-grams stay blocked, with or without a document
+    for reply in replies(4, torch.tensor([4, 0])) + replies(4, None):
+        assert not quotes(reply, [8, 9, 10, 11])

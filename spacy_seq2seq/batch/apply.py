@@ -10,11 +10,13 @@ import multiprocessing
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
+from spacy.tokens import Doc
 from tqdm import tqdm
 
+from ..grounding import set_document
 from ..pipeline import load_pipeline, output_fields
 from .output import PartialOutput
 from .records import LOCATION, READ_ERROR, read_text_records
@@ -31,8 +33,9 @@ OUTPUT_FORMATS = (".jsonl", ".parquet")
 @dataclass(frozen=True)
 class ApplyJob:
     """A batch run: the pipeline, where the records come from and where the
-    rows go, the fields of a record's text and id, and the records a batch
-    holds. The one-machine and the Ray Data runs both carry it out."""
+    rows go, the fields of a record's text and id (and of its document, for
+    a grounded responder), and the records a batch holds. The one-machine
+    and the Ray Data runs both carry it out."""
 
     model: str
     input_path: str
@@ -40,23 +43,37 @@ class ApplyJob:
     text_field: str = "text"
     id_field: str = "id"
     batch_size: int = 64
+    document_field: Optional[str] = None
 
     def process(self, nlp: Language, records: List[Record]) -> List[Row]:
         return process_records(
-            nlp, records, text_field=self.text_field, id_field=self.id_field
+            nlp,
+            records,
+            text_field=self.text_field,
+            id_field=self.id_field,
+            document_field=self.document_field,
         )
 
 
 def process_records(
-    nlp: Language, records: List[Record], *, text_field: str, id_field: str
+    nlp: Language,
+    records: List[Record],
+    *,
+    text_field: str,
+    id_field: str,
+    document_field: Optional[str] = None,
 ) -> List[Row]:
     """One output row per record, in order: the batch goes through nlp.pipe
     at once; when it fails, each record goes alone, and a record that fails
-    (or has no text) gets an error row. The one-machine and the Ray Data
+    (or has no text) gets an error row. With `document_field`, each doc gets
+    its record's document (doc._.document, which a grounded responder
+    reads): a record without the field is an error row, a null or blank one
+    has no document (`document_problem`). The one-machine and the Ray Data
     runs both process their batches with this function."""
     fields = output_fields(nlp)
     rows: List[Optional[Row]] = [None] * len(records)
     texts: List[str] = []
+    documents: List[Optional[str]] = []
     positions: List[int] = []
     for i, record in enumerate(records):
         text = record.get(text_field)
@@ -66,16 +83,25 @@ def process_records(
             problem = "missing" if text is None else f"a {type(text).__name__}"
             message = f"The text field '{text_field}' is {problem}, not a string"
             rows[i] = error_row(record, id_field, fields, located(message, record))
+        elif wrong_document := document_problem(record, document_field):
+            rows[i] = error_row(
+                record, id_field, fields, located(wrong_document, record)
+            )
         else:
             texts.append(text)
+            documents.append(record[document_field] if document_field else None)
             positions.append(i)
     try:
-        docs = list(nlp.pipe(texts))
+        docs = list(nlp.pipe(pipeline_inputs(nlp, texts, documents)))
     except Exception:
         docs = None
     for n, i in enumerate(positions):
         try:
-            doc = docs[n] if docs is not None else nlp(texts[n])
+            if docs is not None:
+                doc = docs[n]
+            else:
+                (alone,) = pipeline_inputs(nlp, texts[n : n + 1], documents[n : n + 1])
+                doc = nlp(alone)
         except Exception as e:
             message = located(f"{type(e).__name__}: {e}", records[i])
             rows[i] = error_row(records[i], id_field, fields, message)
@@ -84,6 +110,38 @@ def process_records(
         row.update({field: doc._.get(field) for field in fields})
         rows[i] = {**row, ERROR_FIELD: None}
     return rows  # type: ignore[return-value]
+
+
+def document_problem(record: Record, document_field: Optional[str]) -> Optional[str]:
+    """What is wrong with the record's document field, or None. The field
+    must be there, so that a misspelled field name is an error rather than
+    every reply made without its document; null or "" is a record with no
+    document (the reply reads the conversation alone)."""
+    if document_field is None:
+        return None
+    if document_field not in record:
+        return (
+            f"The document field '{document_field}' is missing (null or \"\" "
+            "for a record without a document)"
+        )
+    document = record[document_field]
+    if document is not None and not isinstance(document, str):
+        return (
+            f"The document field '{document_field}' is a "
+            f"{type(document).__name__}, not a string"
+        )
+    return None
+
+
+def pipeline_inputs(
+    nlp: Language, texts: List[str], documents: List[Optional[str]]
+) -> List[Union[str, Doc]]:
+    """What nlp.pipe reads: the text itself, or where the record has a
+    document, the text's doc with doc._.document set."""
+    return [
+        text if document is None else set_document(nlp.make_doc(text), document)
+        for text, document in zip(texts, documents)
+    ]
 
 
 def located(message: str, record: Record) -> str:

@@ -555,13 +555,15 @@ def sequence_losses(
 @dataclass(frozen=True)
 class PaddedSources:
     """Sources as the torch module reads them, still on the thinc side:
-    B×T×W vectors, B lengths, B×T extended ids and the number of copy-only
-    ids beyond the vocabulary."""
+    B×T×W vectors, B lengths, B×T extended ids, the number of copy-only
+    ids beyond the vocabulary, and each source's document length (None
+    without documents)."""
 
     vectors: Floats3d
     lengths: Ints1d
     ids: Ints2d
     n_copy_only: int
+    document_lengths: Optional[Ints1d] = None
 
 
 class LossBatch(NamedTuple):
@@ -585,6 +587,7 @@ def pad_sources(
     """The padded sources of these docs, each with at least one source token
     (a doc's vectors are cut to its source)."""
     ids = [sources.ids[i] for i in rows]
+    document_lengths = sources.document_lengths
     return PaddedSources(
         model.ops.pad(
             [
@@ -595,6 +598,11 @@ def pad_sources(
         model.ops.asarray1i([len(row_ids) for row_ids in ids]),
         pad_ids(model.ops, ids),
         count_copy_only_words(ids, model.get_dim("nO")),
+        (
+            None
+            if document_lengths is None
+            else model.ops.asarray1i([document_lengths[i] for i in rows])
+        ),
     )
 
 
@@ -638,6 +646,11 @@ def to_torch_sources(
         to_torch(padded.lengths, device).cpu(),
         to_torch(padded.ids, device),
         padded.n_copy_only,
+        (
+            None
+            if padded.document_lengths is None
+            else to_torch(padded.document_lengths, device).long()
+        ),
     )
 
 

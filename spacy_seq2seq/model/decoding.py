@@ -22,7 +22,9 @@ from ..settings import SettingError, check_at_most, check_int, check_number, che
 class DecodingSettings:
     """What every decoding shares: the length of the output, the n-grams
     it may not repeat (`no_repeat_ngram_size` its own, and
-    `no_repeat_context_ngram_size` the source's; 0: no blocking), and
+    `no_repeat_context_ngram_size` the source's, of a grounded responder's
+    source the conversation's only: the document's phrases may be repeated;
+    0: no blocking), and
     `unfaithful_penalty`, subtracted from the log-probability of each
     vocabulary word that is a content word the source lacks (stemmed, as
     spacy_seq2seq/faithfulness.py compares them; 0: off)."""

@@ -51,6 +51,11 @@ class SourceRows(Protocol):
         """N×T extended ids, the same id space as the generated ones."""
 
     @property
+    def context_ids(self) -> Tensor:
+        """N×T, the ids that context n-gram blocking reads: the source ids
+        with PAD at a grounded source's document tokens (`context_ids`)."""
+
+    @property
     def mask(self) -> Tensor:
         """N×T, True at real source tokens."""
 
@@ -144,6 +149,10 @@ class ClassedSources(NamedTuple):
         return self.encoded.source_ids
 
     @property
+    def context_ids(self) -> Tensor:
+        return self.encoded.context_ids
+
+    @property
     def mask(self) -> Tensor:
         return self.encoded.mask
 
@@ -207,19 +216,35 @@ def coverage_penalty(coverage: Tensor, mask: Tensor, beta: float) -> Tensor:
     return beta * (coverage.clamp(MIN_COVERAGE, 1.0).log() * mask).sum(-1)
 
 
+def context_ids(source_ids: Tensor, document_lengths: Optional[Tensor]) -> Tensor:
+    """The source ids (B×T) that context n-gram blocking reads: PAD at each
+    row's first document_lengths (B) tokens, a grounded source's document,
+    so that a reply may repeat the document's phrases (names, titles) but
+    not the conversation's. Without document lengths, the source ids."""
+    if document_lengths is None:
+        return source_ids
+    positions = torch.arange(source_ids.shape[1], device=source_ids.device)
+    lengths = document_lengths.to(source_ids.device).unsqueeze(1)  # B×1
+    in_document = positions.unsqueeze(0) < lengths  # B×T
+    return source_ids.masked_fill(in_document, PAD_ID)
+
+
 def block_tokens(
-    probs: Tensor, history: Tensor, source_ids: Tensor, decoding: DecodingSettings
+    probs: Tensor, history: Tensor, context: Tensor, decoding: DecodingSettings
 ) -> Tensor:
     """Zero, in place, what may not come next: PAD, BOS and UNK always, EOS
     before `min_length`, and any token that would repeat an n-gram of the
-    history or of the source. probs: N×V', history: N×t generated ids,
-    source_ids: N×T extended ids (the same id space as the generated ones).
+    history or of the context. probs: N×V', history: N×t generated ids,
+    context: N×T extended ids (the same id space as the generated ones), the
+    source's `context_ids`: PAD at a document's tokens, which are never
+    blocked (PAD is blocked anyway, and no live hypothesis's history
+    holds one).
     """
     probs[:, [PAD_ID, BOS_ID, UNK_ID]] = 0.0
     if history.shape[1] < decoding.min_length:
         probs[:, EOS_ID] = 0.0
     block_ngrams(probs, history, history, decoding.no_repeat_ngram_size)
-    block_ngrams(probs, history, source_ids, decoding.no_repeat_context_ngram_size)
+    block_ngrams(probs, history, context, decoding.no_repeat_context_ngram_size)
     return probs
 
 
@@ -312,7 +337,7 @@ def single_path_search(
     out_scores = scores.new_zeros(n_rows)
     for step in range(decoding.max_length):
         probs, state = model.next_probs(paths.tokens, paths.state, paths.encoded)
-        probs = block_tokens(probs, paths.history, paths.encoded.source_ids, decoding)
+        probs = block_tokens(probs, paths.history, paths.encoded.context_ids, decoding)
         if isinstance(decoding, Sampling):
             probs_kept = truncate_distribution(probs, decoding)
             tokens = draw(probs_kept, paths.uniforms[:, step])
@@ -447,7 +472,7 @@ def beam_search(
         beams = beams._replace(state=state)
         if decoding.coverage_penalty:
             beams = update_coverage_penalty(beams, encoded.mask, decoding)
-        probs = block_tokens(probs, beams.history, encoded.source_ids, decoding)
+        probs = block_tokens(probs, beams.history, encoded.context_ids, decoding)
         top_ids, candidates, lengths = expand(beams, probs, beam_size)
         ranked = rank(candidates, lengths, beams.penalty, decoding)  # N×K
         rows, best = choose(ranked, searched.shape[0], beam_size)

@@ -22,7 +22,7 @@ from ..settings import check_text
 from .attention import AttentionSettings, Memory, attention_kind
 from .decoding import BeamSearch, Decoding
 from .initialization import initialize_weights
-from .search import ContentClasses, decode
+from .search import ContentClasses, context_ids, decode
 from .vocab import BOS_ID, PAD_ID, UNK_ID
 
 # A forked process (nlp.pipe(n_process=N)) inherits torch's thread pool in a
@@ -40,6 +40,9 @@ class Sources(NamedTuple):
     lengths: Tensor  # B int64, each source's real length
     ids: Tensor  # B×T int64, extended ids (>= V: copy-only words), PAD-padded
     n_copy_only: int  # X, the copy-only ids the batch needs beyond V
+    # B int64: a grounded source's first tokens that are its document's (the
+    # search's context n-gram blocking skips them); None: no documents
+    document_lengths: Optional[Tensor] = None
 
 
 class LossInputs(NamedTuple):
@@ -92,6 +95,7 @@ class Encoded(NamedTuple):
     source_ids: Tensor  # B×T extended ids
     n_copy_only: int
     state: DecoderState  # the decoder's initial state
+    context_ids: Tensor  # B×T, what context n-gram blocking reads (search.py)
 
     @property
     def mask(self) -> Tensor:
@@ -105,6 +109,7 @@ class Encoded(NamedTuple):
             self.source_ids[rows],
             self.n_copy_only,
             self.state.select(rows),
+            self.context_ids[rows],
         )
 
 
@@ -508,7 +513,13 @@ class AttentionalSeq2SeqModule(nn.Module):
             feed=states.new_zeros((vectors.shape[0], hidden[0].shape[-1])),  # B×H
             coverage=states.new_zeros(mask.shape),  # B×T
         )
-        return Encoded(memory, sources.ids, sources.n_copy_only, state)
+        return Encoded(
+            memory,
+            sources.ids,
+            sources.n_copy_only,
+            state,
+            context_ids(sources.ids, sources.document_lengths),
+        )
 
     def read_targets(
         self, encoded: Encoded, target_ids: Tensor, teacher_forcing: float = 1.0

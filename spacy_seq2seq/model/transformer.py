@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .search import context_ids
 from .search import decode as search_decode
 from .torch_model import (
     AlignmentInputs,
@@ -190,6 +191,7 @@ class TransformerEncoded(NamedTuple):
     mask: Tensor  # B×T, True at real source tokens
     source_ids: Tensor  # B×T extended ids
     n_copy_only: int
+    context_ids: Tensor  # B×T, what context n-gram blocking reads (search.py)
 
     def select(self, rows: Tensor) -> "TransformerEncoded":
         """Take these rows: repeat them for beams, or drop finished ones."""
@@ -198,6 +200,7 @@ class TransformerEncoded(NamedTuple):
             self.mask[rows],
             self.source_ids[rows],
             self.n_copy_only,
+            self.context_ids[rows],
         )
 
 
@@ -313,7 +316,13 @@ class TransformerSeq2SeqModule(nn.Module):
         memory = tuple(
             layer.cross_attention.keys_values(states) for layer in self.decoder_layers
         )
-        return TransformerEncoded(memory, mask, sources.ids, sources.n_copy_only)
+        return TransformerEncoded(
+            memory,
+            mask,
+            sources.ids,
+            sources.n_copy_only,
+            context_ids(sources.ids, sources.document_lengths),
+        )
 
     def decode(
         self,
