@@ -485,3 +485,26 @@ def test_headlines_for(summarizer_dir, tmp_path):
     written = output.read_text(encoding="utf8")
     assert "european central bank" in written.lower()
     assert "small" in written
+
+
+@pytest.mark.slow
+def test_lead_baseline_scores_the_first_tokens_or_sentence(tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    srsly.write_jsonl(
+        data,
+        [
+            {
+                "text": "Oil prices rose on Tuesday. Traders were calm.",
+                "summary": "oil",
+            },
+            {"text": "Gold fell sharply. Silver rose.", "summary": "gold fell"},
+        ],
+    )
+    first_sentence = run_script("lead_baseline.py", data, "--tokens", 0).stdout
+    # "oil prices rose on tuesday." against "oil": 1 of 5 words (ROUGE-1 F1 1/3);
+    # "gold fell sharply." against "gold fell": 2 of 3 (F1 0.8).
+    assert f"summary_rouge1\t{100 * (1 / 3 + 0.8) / 2:.2f}" in first_sentence
+    assert "summary_faithfulness\t100.00" in first_sentence
+    two_tokens = run_script("lead_baseline.py", data, "--tokens", 2).stdout
+    # "oil prices" (F1 2/3) and "gold fell" (1.0)
+    assert f"summary_rouge1\t{100 * (2 / 3 + 1.0) / 2:.2f}" in two_tokens
