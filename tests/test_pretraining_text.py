@@ -2,16 +2,14 @@
 or test text: the leak check on hand-made archives, and on the real ones."""
 
 import gzip
-import io
 import json
-import tarfile
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
 from .conftest import CMU_DOG, REUTERS, SHARED
-from .test_convert import load_script
+from .test_convert import load_script, write_archive
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_pretraining_text.py"
 HELD_OUT = "The bank raised its key rate to five pct on Thursday, officials said."
@@ -46,15 +44,6 @@ def test_leak_check_finds_repeats_of_held_out_texts(script):
         check.leak("He said he had no comment on the bank's plans for the week.")
         is None
     )
-
-
-def write_archive(path: Path, files: Dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 def story(new_id: int, split: str, body: str, title: str = "") -> str:
